@@ -1,0 +1,14 @@
+//! Adds every egress packet's length to `egress_bytes[0]` and lets it pass.
+use aya_ebpf::programs::SkBuffContext;
+
+use crate::maps::egress_bytes;
+
+pub fn run(ctx: &SkBuffContext) -> i32 {
+    let len = u64::from(ctx.len());
+    if let Some(total) = egress_bytes.get_ptr_mut(0) {
+        // SAFETY: the pointer comes from a successful map lookup.
+        unsafe { core::sync::atomic::AtomicU64::from_ptr(total) }
+            .fetch_add(len, core::sync::atomic::Ordering::Relaxed);
+    }
+    1
+}

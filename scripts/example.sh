@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on the bundled example: check, render and build edge-protection.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="/usr/bin:$PATH"
+tatara-build check examples/

@@ -1,0 +1,63 @@
+"""The `tatara-build` typer app: thin wrappers that hand each verb to `run_verb`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tatara_build import __version__
+from tatara_build.cli import check as check_mod
+from tatara_build.cli import spec_verbs
+from tatara_build.cli.common import run_verb
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Hermetic eBPF builds from tatara-lisp / TOML / JSON specs.")
+
+Paths = Annotated[list[Path], typer.Argument(help="spec files or folders")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output for CI")]
+
+
+@app.command()
+def check(paths: Paths, as_json: Json = False) -> None:
+    """Read and validate specs; report every problem."""
+    run_verb(lambda: check_mod.check(paths, as_json), as_json)
+
+
+@app.command()
+def fmt(paths: Paths,
+        check_only: Annotated[bool, typer.Option("--check", help="list files that would change; exit 1 if any")] = False,
+        as_json: Json = False) -> None:
+    """Rewrite .tlisp files in the canonical keyword style (comments kept)."""
+    run_verb(lambda: spec_verbs.fmt(paths, check_only, as_json), as_json)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the TOML/JSON spec form."""
+    run_verb(spec_verbs.schema, False)
+
+
+@app.command()
+def export(paths: Paths,
+           fmt_name: Annotated[str, typer.Option("--format", help="json or toml")] = "json",
+           out: Annotated[Path | None, typer.Option("-o", "--out", help="write here instead of stdout")] = None,
+           as_json: Json = False) -> None:
+    """Write the project in the wire form (sorted, deterministic)."""
+    run_verb(lambda: spec_verbs.export(paths, fmt_name, out), as_json)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tatara-build {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+    """tatara-build"""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,42 @@
+"""Typed fatal errors with exit codes; the CLI is the one place that catches them.
+
+Exit codes: 0 ok, 1 user or spec error, 2 usage, 3 build failure, 4 kernel/runtime
+failure, 5 missing tool or environment (no bpftool, not root, no bpffs).
+"""
+
+from __future__ import annotations
+
+from tatara_build.diagnostics import Diagnostic
+
+EXIT_SPEC = 1
+EXIT_USAGE = 2
+EXIT_BUILD = 3
+EXIT_KERNEL = 4
+EXIT_ENV = 5
+
+
+class TataraError(Exception):
+    """Base: carries an exit code and, optionally, located diagnostics."""
+
+    exit_code = EXIT_SPEC
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = diagnostics or []
+
+
+class SpecError(TataraError):
+    """The spec files are wrong: bad syntax, bad field, failed validation."""
+
+
+class BuildError(TataraError):
+    exit_code = EXIT_BUILD
+
+
+class RuntimeFailure(TataraError):
+    exit_code = EXIT_KERNEL
+
+
+class EnvironmentProblem(TataraError):
+    exit_code = EXIT_ENV

@@ -1,0 +1,1 @@
+"""Pure lowering: Project -> RenderPlan (files to write, template contexts)."""

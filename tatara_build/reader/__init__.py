@@ -1,0 +1,1 @@
+"""Readers: text at the edge -> Documents with a Span on every node."""

@@ -1,0 +1,151 @@
+"""TOML and JSON spec files -> Located specs.
+
+The wire form is `{maps: [...], programs: [...], policies: [...]}` with snake_case
+keys and colon-carrying kinds (`":xdp"`). Neither parser keeps positions, so each
+object's span is found by locating its `name` in the text, and a field's span by
+its key after that; errors also name the object and field (`programs[0].kind`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Any
+
+from pydantic import ValidationError
+
+from tatara_build.diagnostics import Diagnostic, Span, error
+from tatara_build.spec.ir import Located, MapSpec, PolicySpec, ProgramSpec
+from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.spec.suggest import suggest
+
+SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec}
+SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy"}
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+class _Locator:
+    """Best-effort spans in a TOML/JSON text (parsers there keep no positions)."""
+
+    def __init__(self, text: str, file: str):
+        self.text, self.file = text, file
+        self.cursor = 0
+
+    def find(self, key: str, value: str | None = None, start: int = 0) -> int | None:
+        val = "" if value is None else r"\s*" + re.escape(json.dumps(value))
+        pat = re.compile(rf'(?:"{re.escape(key)}"\s*:|\b{re.escape(key)}\s*=){val}')
+        m = pat.search(self.text, start)
+        return m.start() if m else None
+
+    def span(self, offset: int | None, width: int = 1) -> Span | None:
+        if offset is None:
+            return None
+        line, col = _line_col(self.text, offset)
+        return Span(self.file, line, col, width)
+
+    def object_start(self, at: int) -> int:
+        """Where the object holding offset `at` begins: its `{` (JSON) or `[[...]]` (TOML)."""
+        if self.file.endswith(".toml"):
+            return max(0, self.text.rfind("[[", 0, at))
+        depth = 0
+        for i in range(at - 1, -1, -1):
+            ch = self.text[i]
+            if ch == "}":
+                depth += 1
+            elif ch == "{":
+                if depth == 0:
+                    return i
+                depth -= 1
+        return 0
+
+    def object_spans(self, obj: dict) -> dict[str, Span]:
+        name = obj.get("name")
+        at = self.find("name", name, self.cursor) if isinstance(name, str) else None
+        if at is None:
+            return {}
+        self.cursor = at + 1
+        start = self.object_start(at)
+        spans = {"": self.span(at, 4)}
+        for key in obj:
+            off = self.find(key, None, start)
+            if off is not None:
+                spans[key] = self.span(off, len(key))
+        return {k: v for k, v in spans.items() if v}
+
+
+def parse_text(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+    """Parse TOML or JSON by extension; syntax errors are located diagnostics."""
+    try:
+        if file.endswith(".toml"):
+            return tomllib.loads(text), []
+        return json.loads(text), []
+    except json.JSONDecodeError as exc:
+        return None, [error(f"invalid JSON: {exc.msg}", Span(file, exc.lineno, exc.colno))]
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        msg = re.sub(r"\s*\(at line.*\)", "", str(exc))
+        span = Span(file, int(m.group(1)), int(m.group(2))) if m else Span(file, 1, 1)
+        return None, [error(f"invalid TOML: {msg}", span)]
+
+
+def is_spec_document(data: Any) -> bool:
+    return isinstance(data, dict) and any(k in data for k in SECTIONS)
+
+
+def _pydantic_diag(exc: ValidationError, section: str, idx: int, obj: dict,
+                   spans: dict[str, Span], file: str) -> Diagnostic:
+    err = exc.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    field = ".".join(loc)
+    label = f"{section}[{idx}]" + (f" (`{obj['name']}`)" if isinstance(obj.get("name"), str) else "")
+    msg, help = err["msg"], None
+    if loc and loc[0] == "kind" and err["type"] == "literal_error":
+        table = PROGRAM_KINDS if section == "programs" else MAP_KINDS
+        got = str(obj.get("kind"))
+        guess = f":{got}" if f":{got}" in table else suggest(got, list(table))
+        msg = f"unknown variant `{got}`, expected one of " + ", ".join(f"`{w}`" for w in table)
+        help = f"did you mean `{guess}`?" if guess else None
+    elif err["type"] == "extra_forbidden":
+        allowed = sorted(SECTIONS[section].model_fields)
+        guess = suggest(loc[-1], allowed)
+        msg = f"unknown field `{loc[-1]}` (allowed: {', '.join(allowed)})"
+        help = f"did you mean `{guess}`?" if guess else None
+    span = spans.get(loc[0]) or spans.get("") or Span(file, 1, 1)
+    return error(f"{label}: field `{field}`: {msg}", span, help, where=f"{file}: {label}.{field}")
+
+
+def compile_document(data: Any, text: str, file: str, sink) -> list[Diagnostic]:
+    """Feed each object to `sink(kind, Located)`; one diagnostic per bad object."""
+    if not isinstance(data, dict):
+        return [error("a spec file must be a table/object with maps, programs, policies",
+                      Span(file, 1, 1))]
+    diags: list[Diagnostic] = []
+    unknown = [k for k in data if k not in SECTIONS]
+    for k in unknown:
+        guess = suggest(k, list(SECTIONS))
+        diags.append(error(f"unknown top-level key `{k}` (allowed: maps, programs, policies)",
+                           _Locator(text, file).span(_Locator(text, file).find(k)) or Span(file, 1, 1),
+                           f"did you mean `{guess}`?" if guess else None))
+    loc = _Locator(text, file)
+    for section, model in SECTIONS.items():
+        items = data.get(section, [])
+        if not isinstance(items, list):
+            diags.append(error(f"`{section}` must be a list", Span(file, 1, 1)))
+            continue
+        for idx, obj in enumerate(items):
+            if not isinstance(obj, dict):
+                diags.append(error(f"{section}[{idx}] must be a table/object", Span(file, 1, 1)))
+                continue
+            spans = loc.object_spans(obj)
+            try:
+                sink(SINK_KIND[section], Located(model(**obj), file, spans))
+            except ValidationError as exc:
+                diags.append(_pydantic_diag(exc, section, idx, obj, spans, file))
+                if isinstance(obj.get("name"), str):
+                    sink("broken", obj["name"])
+    return diags

@@ -1,0 +1,1 @@
+"""The one IR: typed, frozen specs with their spans, and THE table of kinds."""

@@ -1,0 +1,181 @@
+"""The IR: pydantic models matching tatara-ebpf's spec.rs field for field.
+
+Why pydantic: the specs arrive from three readers (Lisp, TOML, JSON) and leave as
+JSON Schema, JSON and TOML; pydantic gives one declaration for all of that
+(validation with field paths, `model_json_schema`, deterministic dumps) and frozen
+models. Spans are not part of the models: they live beside them in `Located`, so
+the wire form and the spec hash never depend on where a spec was written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Generic, Literal, TypeVar
+
+import blake3
+from pydantic import BaseModel, ConfigDict, Field
+
+from tatara_build.diagnostics import Span
+
+U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+ProgramKindWire = Literal[
+    ":xdp", ":tc", ":socket-filter", ":kprobe", ":tracepoint", ":cgroup-skb", ":lsm",
+    ":perf-event",
+]
+MapKindWire = Literal[
+    ":hash", ":lru-hash", ":array", ":per-cpu-hash", ":per-cpu-array", ":ring-buf",
+    ":perf-event-array", ":stack-trace", ":lpm-trie",
+]
+
+ATTEST_NAMESPACE = "pleme.io/ebpf"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def wire(self) -> dict:
+        """The JSON wire form (snake_case keys, `None` as null, as upstream serde)."""
+        return self.model_dump(mode="json")
+
+    def attest(self) -> str:
+        return attest_value(self.wire())
+
+
+class AttachPoint(_Spec):
+    """Where a program attaches: an interface, cgroup, tracepoint, symbol or hook."""
+
+    target: str = ""
+    direction: str | None = None
+
+
+class ProgramSpec(_Spec):
+    """One BPF program (upstream BpfProgramSpec, keyword `defbpf-program`)."""
+
+    name: str
+    kind: ProgramKindWire
+    attach: AttachPoint = Field(default_factory=AttachPoint)
+    source: str
+    license: str = "GPL"
+    pin_path: str | None = None
+    uses_maps: list[str] = Field(default_factory=list)
+
+
+class MapSpec(_Spec):
+    """One BPF map (upstream BpfMapSpec, keyword `defbpf-map`)."""
+
+    name: str
+    kind: MapKindWire
+    key_size: U32 = 0
+    value_size: U32
+    max_entries: U32
+    pin_path: str | None = None
+
+
+class PolicySpec(_Spec):
+    """Programs and maps applied as one unit (upstream BpfPolicySpec)."""
+
+    name: str
+    description: str
+    programs: list[str] = Field(default_factory=list)
+    maps: list[str] = Field(default_factory=list)
+
+
+class ProjectWire(_Spec):
+    """The file-level wire form of a TOML/JSON spec: three lists of objects."""
+
+    maps: list[MapSpec] = Field(default_factory=list)
+    programs: list[ProgramSpec] = Field(default_factory=list)
+    policies: list[PolicySpec] = Field(default_factory=list)
+
+
+T = TypeVar("T", ProgramSpec, MapSpec, PolicySpec)
+
+
+@dataclass(frozen=True)
+class Located(Generic[T]):
+    """A spec with the file it came from and the span of the form and each field.
+
+    `spans` keys: "" for the whole form, a field name ("kind"), a nested field
+    ("attach.target") or a list item ("uses_maps[1]").
+    """
+
+    spec: T
+    file: str
+    spans: Mapping[str, Span] = field(default_factory=dict)
+
+    def span(self, key: str = "") -> Span | None:
+        """The most precise span known for `key`, falling back to its parents."""
+        while True:
+            if key in self.spans:
+                return self.spans[key]
+            if not key:
+                return None
+            key = key.rsplit(".", 1)[0] if "." in key else key.split("[")[0] if "[" in key else ""
+
+
+@dataclass(frozen=True)
+class BpfFnForm:
+    """A `(bpf-fn name (params) body...)` form, kept as read (lowering is elsewhere)."""
+
+    name: str
+    params: tuple[str, ...]
+    body: tuple  # reader Nodes
+    file: str
+    span: Span
+
+
+@dataclass
+class Project:
+    """Everything read from a set of spec files, in reading order."""
+
+    programs: list[Located[ProgramSpec]] = field(default_factory=list)
+    maps: list[Located[MapSpec]] = field(default_factory=list)
+    policies: list[Located[PolicySpec]] = field(default_factory=list)
+    bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
+
+    def program(self, name: str) -> Located[ProgramSpec] | None:
+        return next((p for p in self.programs if p.spec.name == name), None)
+
+    def map(self, name: str) -> Located[MapSpec] | None:
+        return next((m for m in self.maps if m.spec.name == name), None)
+
+    def policy(self, name: str) -> Located[PolicySpec] | None:
+        return next((p for p in self.policies if p.spec.name == name), None)
+
+    def wire(self) -> dict:
+        """Sorted, deterministic wire form of the whole project."""
+        return {
+            "maps": [m.spec.wire() for m in sorted(self.maps, key=lambda x: x.spec.name)],
+            "programs": [p.spec.wire() for p in sorted(self.programs, key=lambda x: x.spec.name)],
+            "policies": [p.spec.wire() for p in sorted(self.policies, key=lambda x: x.spec.name)],
+        }
+
+    def policy_closure(self, name: str) -> dict:
+        """The policy with the programs and maps it names: what its hash covers."""
+        pol = self.policy(name)
+        assert pol is not None
+        progs = [self.program(n) for n in pol.spec.programs]
+        maps = [self.map(n) for n in pol.spec.maps]
+        return {
+            "policy": pol.spec.wire(),
+            "programs": [p.spec.wire() for p in progs if p],
+            "maps": [m.spec.wire() for m in maps if m],
+        }
+
+    def policy_hash(self, name: str) -> str:
+        return attest_value(self.policy_closure(name))
+
+
+def canonical_json(value: object) -> str:
+    """Compact JSON with sorted keys, as serde_json prints a `Value`."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def attest_value(value: object, namespace: str = ATTEST_NAMESPACE) -> str:
+    """Upstream `attest_value`: hex BLAKE3 of `ns + ":" + compact sorted JSON`."""
+    return blake3.blake3(f"{namespace}:{canonical_json(value)}".encode()).hexdigest()

@@ -1,0 +1,73 @@
+"""Map rules per kind, as the kernel accepts them (notes/bpftool.md section 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.spec.kinds import (
+    LPM_MAX_KEY,
+    MAP_KINDS,
+    MAX_VALUE_SIZE,
+    PAGE_SIZE,
+    STACK_TRACE_MAX_VALUE,
+)
+from tatara_build.validate.context import Context
+
+PER_CPU_VALUE_MAX = 32768  # PCPU_MIN_UNIT_SIZE
+HASH_KEY_MAX = 512  # MAX_BPF_STACK
+
+
+def _key(kind, key: int) -> str | None:
+    rule = kind.key_rule
+    if rule == "4" and key != 4:
+        return f"key_size must be 4 for `{kind.wire}` (a u32 index), got {key}"
+    if rule == "0" and key != 0:
+        return f"key_size must be 0 for `{kind.wire}`, got {key}"
+    if rule == ">0" and not 0 < key <= HASH_KEY_MAX:
+        return f"key_size must be 1..={HASH_KEY_MAX} for `{kind.wire}`, got {key}"
+    if rule == ">=5" and not 5 <= key <= LPM_MAX_KEY:
+        return (f"key_size must be 5..={LPM_MAX_KEY} for `{kind.wire}` (4-byte prefix length + "
+                f"data), got {key}")
+    return None
+
+
+def _value(kind, value: int) -> str | None:
+    rule = kind.value_rule
+    if rule == "0" and value != 0:
+        return f"value_size must be 0 for `{kind.wire}`, got {value}"
+    if rule == "4" and value != 4:
+        return f"value_size must be 4 for `{kind.wire}`, got {value}"
+    if rule == "x8" and (value == 0 or value % 8 or value > STACK_TRACE_MAX_VALUE):
+        return (f"value_size must be a multiple of 8 in 8..={STACK_TRACE_MAX_VALUE} for "
+                f"`{kind.wire}` (8 bytes per frame), got {value}")
+    if rule == ">0":
+        limit = PER_CPU_VALUE_MAX if kind.per_cpu else MAX_VALUE_SIZE
+        if not 0 < value <= limit:
+            return f"value_size must be 1..={limit} for `{kind.wire}`, got {value}"
+    return None
+
+
+def _entries(kind, entries: int) -> str | None:
+    rule = kind.entries_rule
+    if rule == ">0" and entries == 0:
+        return f"max_entries must be > 0 for `{kind.wire}`"
+    if rule == "pow2-page" and (entries < PAGE_SIZE or entries % PAGE_SIZE
+                                or entries & (entries - 1)):
+        return (f"max_entries of `{kind.wire}` is its byte size and must be a power-of-two "
+                f"multiple of {PAGE_SIZE}, got {entries}")
+    return None
+
+
+def size_rules(ctx: Context) -> Iterable[Diagnostic]:
+    for m in ctx.project.maps:
+        s = m.spec
+        kind = MAP_KINDS[s.kind]
+        for field, problem in (("key_size", _key(kind, s.key_size)),
+                               ("value_size", _value(kind, s.value_size)),
+                               ("max_entries", _entries(kind, s.max_entries))):
+            if problem:
+                yield error(f"map `{s.name}`: {problem}", m.span(field) or m.span("kind"))
+
+
+RULES = [size_rules]

@@ -1,0 +1,51 @@
+"""Shared helpers: write spec files into tmp_path, run the CLI in-process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tatara_build.cli.common import load_project
+from tatara_build.diagnostics import SourceCache, render
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real console entry point in a subprocess: exit codes and streams as a user sees."""
+    return subprocess.run([sys.executable, "-m", "tatara_build", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+@pytest.fixture
+def spec(tmp_path: Path):
+    """Write files (name -> text) under tmp_path; returns the folder."""
+
+    def write(files: dict[str, str] | None = None, **named: str) -> Path:
+        named = {k.replace("__", "/").replace("_DOT_", "."): v for k, v in named.items()}
+        for name, text in {**(files or {}), **named}.items():
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return tmp_path
+
+    return write
+
+
+def diagnostics_of(path: Path):
+    loaded = load_project([path], strict=False)
+    return loaded.diagnostics
+
+
+def messages(path: Path, severity: str = "error") -> list[str]:
+    return [d.message for d in diagnostics_of(path) if d.severity == severity]
+
+
+def rendered(path: Path) -> str:
+    loaded = load_project([path], strict=False)
+    sc: SourceCache = loaded.sources
+    return "\n".join(render(d, sc) for d in loaded.diagnostics)
