@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["error", "warning", "note"]
 
 
-@dataclass(frozen=True)
-class Span:
-    """A location in a spec file; `width` is the caret count (>= 1)."""
+class Span(NamedTuple):
+    """A location in a spec file; `width` is the caret count (>= 1).
+
+    A NamedTuple, not a dataclass: the reader makes one per token, and tuple
+    construction is several times cheaper (see bench/bench_check.py).
+    """
 
     file: str
     line: int

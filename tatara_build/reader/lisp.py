@@ -16,6 +16,7 @@ offending token.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from tatara_build.diagnostics import Span, error
@@ -80,141 +81,135 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
     return "sym", lexeme
 
 
+_WS_RUN = re.compile("[" + re.escape("".join(sorted(_WS))) + "]+")
+_ATOM_RUN = re.compile("[^" + re.escape("".join(sorted(_BOUNDARY))) + "]+")
+_STR_RUN = re.compile(r'[^"\\]+')
+
+
 class _Reader:
+    """Cursor over the text; positions are char offsets, line/col found by bisect."""
+
     def __init__(self, text: str, file: str):
         self.text, self.file = text, file
-        self.pos, self.line, self.col = 0, 1, 1
+        self.pos = 0
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.pending_comments: list[str] = []
 
-    def span_at(self, line: int, col: int, width: int) -> Span:
+    def line_col(self, offset: int) -> tuple[int, int]:
+        i = bisect_right(self.line_starts, offset) - 1
+        return i + 1, offset - self.line_starts[i] + 1
+
+    def span_from(self, start: int, end: int | None = None) -> Span:
+        """Span of [start, end): width counts chars on the first line (>= 1)."""
+        line, col = self.line_col(start)
+        stop = end if end is not None else start + 1
+        nl = self.text.find("\n", start, stop)
+        width = (nl if nl != -1 else stop) - start
         return Span(self.file, line, col, max(1, width))
 
-    def fail(self, message: str, line: int, col: int, width: int = 1, help: str | None = None):
-        raise SpecError(message, [error(message, self.span_at(line, col, width), help)])
-
-    def advance(self) -> str:
-        ch = self.text[self.pos]
-        self.pos += 1
-        if ch == "\n":
-            self.line, self.col = self.line + 1, 1
-        else:
-            self.col += 1
-        return ch
+    def fail(self, message: str, start: int, end: int | None = None, help: str | None = None):
+        raise SpecError(message, [error(message, self.span_from(start, end), help)])
 
     def skip_space(self) -> None:
-        """Skip whitespace and `;` comments, keeping comment text for fmt."""
-        text = self.text
-        while self.pos < len(text):
+        """Skip whitespace and `;` comments, keeping comment text (and blank lines) for fmt."""
+        text, n = self.text, len(self.text)
+        while self.pos < n:
             ch = text[self.pos]
             if ch in _WS:
-                if ch == "\n" and self.pending_comments and self._blank_line_follows():
+                m = _WS_RUN.match(text, self.pos)
+                if self.pending_comments and text.count("\n", self.pos, m.end()) >= 2:
                     if self.pending_comments[-1] != "":
                         self.pending_comments.append("")  # fmt keeps one blank line
-                self.advance()
+                self.pos = m.end()
             elif ch == ";":
-                start = self.pos
-                while self.pos < len(text) and text[self.pos] != "\n":
-                    self.advance()
-                self.pending_comments.append(text[start : self.pos])
+                nl = text.find("\n", self.pos)
+                stop = n if nl == -1 else nl
+                self.pending_comments.append(text[self.pos : stop])
+                self.pos = stop
             else:
                 return
 
-    def _blank_line_follows(self) -> bool:
-        """Is the rest of the line after this newline only spaces, then another newline?"""
-        i = self.pos + 1
-        while i < len(self.text) and self.text[i] in " \t\r":
-            i += 1
-        return i < len(self.text) and self.text[i] == "\n"
-
     def datum(self) -> Node:
         """Read one datum at the cursor (after skip_space), with offsets and comments."""
-        line, col, start = self.line, self.col, self.pos
+        start = self.pos
         comments, self.pending_comments = self.pending_comments, []
-        ch = self.text[self.pos]
+        ch = self.text[start]
         if ch in _OPEN:
-            node = self.read_list(ch, line, col)
+            node = self.read_list(ch, start)
         elif ch in _CLOSE:
-            self.fail("unmatched closing paren", line, col)
+            self.fail("unmatched closing paren", start)
         elif ch in "'`,":
-            node = self.read_quote(line, col)
+            node = self.read_quote(start)
         elif ch == '"':
-            node = self.read_string(line, col)
+            node = self.read_string(start)
         else:
-            node = self.read_atom(line, col)
+            node = self.read_atom(start)
         node.comments = comments
         node.offset, node.end_offset = start, self.pos
         return node
 
-    def read_list(self, opener: str, line: int, col: int) -> Node:
-        self.advance()
+    def read_list(self, opener: str, start: int) -> Node:
+        self.pos += 1
         items: list[Node] = []
         closer = _OPEN[opener]
+        text = self.text
         while True:
             self.skip_space()
-            if self.pos >= len(self.text):
-                width = self.last_end - (self.offset_of(line, col)) if items else 1
-                self.fail("unmatched opening paren", line, col, max(1, width),
+            if self.pos >= len(text):
+                end = items[-1].end_offset if items else start + 1
+                self.fail("unmatched opening paren", start, end,
                           help=f"add `{closer}` to close this list")
-            ch = self.text[self.pos]
+            ch = text[self.pos]
             if ch in _CLOSE:
                 if ch != closer:
                     self.fail(f"mismatched closing `{ch}`: this list opened with `{opener}`",
-                              self.line, self.col, help=f"close it with `{closer}`")
-                end = self.span_at(self.line, self.col, 1)
-                self.advance()
-                node = Node("list", items, self.span_at(line, col, 1), bracket=opener, end=end)
+                              self.pos, help=f"close it with `{closer}`")
+                end = self.span_from(self.pos)
+                self.pos += 1
+                node = Node("list", items, self.span_from(start), bracket=opener, end=end)
                 node.trailing, self.pending_comments = self.pending_comments, []
-                self.last_end = self.pos
                 return node
             items.append(self.datum())
 
-    last_end = 0
-
-    def offset_of(self, line: int, col: int) -> int:
-        """Char offset of a line/col (only used to size an error's carets)."""
-        lines = self.text.split("\n")
-        return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
-
-    def read_quote(self, line: int, col: int) -> Node:
-        prefix = self.advance()
-        if prefix == "," and self.pos < len(self.text) and self.text[self.pos] == "@":
-            self.advance()
+    def read_quote(self, start: int) -> Node:
+        prefix = self.text[start]
+        self.pos += 1
+        if prefix == "," and self.text.startswith("@", self.pos):
+            self.pos += 1
             prefix = ",@"
         self.skip_space()
         if self.pos >= len(self.text):
-            self.fail("unexpected end of input", self.line, self.col,
+            self.fail("unexpected end of input", self.pos,
                       help=f"`{prefix}` must be followed by a datum")
         inner = self.datum()
-        return Node("quote", inner, self.span_at(line, col, len(prefix)), quote=prefix)
+        return Node("quote", inner, self.span_from(start, start + len(prefix)), quote=prefix)
 
-    def read_string(self, line: int, col: int) -> Node:
-        self.advance()
+    def read_string(self, start: int) -> Node:
+        self.pos += 1
         out: list[str] = []
-        text = self.text
-        while self.pos < len(text):
-            ch = self.advance()
+        text, n = self.text, len(self.text)
+        while self.pos < n:
+            m = _STR_RUN.match(text, self.pos)
+            if m:
+                out.append(m.group())
+                self.pos = m.end()
+                continue
+            ch = text[self.pos]
+            self.pos += 1
             if ch == '"':
-                width = (self.col - col) if self.line == line else 1
-                self.last_end = self.pos
-                return Node("str", "".join(out), self.span_at(line, col, width))
-            if ch == "\\":
-                if self.pos >= len(text):
-                    break
-                esc = self.advance()
-                out.append(_ESCAPES.get(esc, esc))
-            else:
-                out.append(ch)
-        self.fail("unterminated string literal", line, col, help='close the string with `"`')
+                return Node("str", "".join(out), self.span_from(start, self.pos))
+            if self.pos >= n:
+                break
+            esc = text[self.pos]
+            self.pos += 1
+            out.append(_ESCAPES.get(esc, esc))
+        self.fail("unterminated string literal", start, help='close the string with `"`')
 
-    def read_atom(self, line: int, col: int) -> Node:
-        start = self.pos
-        text = self.text
-        while self.pos < len(text) and text[self.pos] not in _BOUNDARY:
-            self.advance()
-        lexeme = text[start : self.pos]
-        self.last_end = self.pos
-        kind, value = classify_atom(lexeme)
-        return Node(kind, value, self.span_at(line, col, len(lexeme)))
+    def read_atom(self, start: int) -> Node:
+        m = _ATOM_RUN.match(self.text, start)
+        self.pos = m.end()
+        kind, value = classify_atom(m.group())
+        return Node(kind, value, self.span_from(start, self.pos))
 
 
 def read(text: str, file: str = "<input>") -> list[Node]:

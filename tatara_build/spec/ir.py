@@ -138,14 +138,38 @@ class Project:
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 
+    def _index(self, what: str) -> dict:
+        """name -> first Located of that kind; rebuilt when the list grows."""
+        objs = getattr(self, what)
+        cache = self.__dict__.setdefault("_idx", {})
+        hit = cache.get(what)
+        if hit is None or hit[0] != len(objs):
+            idx: dict = {}
+            for o in objs:
+                idx.setdefault(o.spec.name, o)
+            hit = cache[what] = (len(objs), idx)
+        return hit[1]
+
     def program(self, name: str) -> Located[ProgramSpec] | None:
-        return next((p for p in self.programs if p.spec.name == name), None)
+        return self._index("programs").get(name)
 
     def map(self, name: str) -> Located[MapSpec] | None:
-        return next((m for m in self.maps if m.spec.name == name), None)
+        return self._index("maps").get(name)
 
     def policy(self, name: str) -> Located[PolicySpec] | None:
-        return next((p for p in self.policies if p.spec.name == name), None)
+        return self._index("policies").get(name)
+
+    def bpf_fns_in(self, path) -> list[str]:
+        """Names of the bpf-fns defined in the file at `path` (any spelling of it)."""
+        from pathlib import Path
+
+        cache = self.__dict__.setdefault("_fn_idx", {})
+        if cache.get("n") != len(self.bpf_fns):
+            by_file: dict[str, list[str]] = {}
+            for f, fn in self.bpf_fns:
+                by_file.setdefault(str(Path(f).resolve()), []).append(fn)
+            cache.update(n=len(self.bpf_fns), by_file=by_file)
+        return cache["by_file"].get(str(Path(path).resolve()), [])
 
     def wire(self) -> dict:
         """Sorted, deterministic wire form of the whole project."""

@@ -92,8 +92,10 @@ def load(paths: list[Path], sources: SourceCache | None = None) -> tuple[Project
 def bpf_fn_file_forms(path: Path, project: Project, sources: SourceCache) -> Span | None:
     """Make sure `path`'s bpf-fns are in the project (a TOML program may name a .tlisp)."""
     file = str(path)
-    if file in project.files or not path.is_file():
+    seen = project.__dict__.setdefault("_read_fn_files", set(project.files))
+    if file in seen or not path.is_file():
         return None
+    seen.add(file)
     try:
         text = path.read_text(encoding="utf-8")
         sources.texts[file] = text

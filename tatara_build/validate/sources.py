@@ -66,7 +66,7 @@ def _lisp_fn(ctx: Context, prog, src: Source, path: Path) -> Iterable[Diagnostic
         yield error(f"program `{name}`: source `{prog.spec.source}` names no bpf-fn after `:`", span)
         return
     bpf_fn_file_forms(path, ctx.project, ctx.sources)
-    fns = [fn for (f, fn) in ctx.project.bpf_fns if Path(f).resolve() == path.resolve()]
+    fns = ctx.project.bpf_fns_in(path)
     if src.fn not in fns:
         hint = suggest(src.fn, fns)
         yield error(f"program `{name}`: no `(bpf-fn {src.fn} ...)` in {src.path}", span,
