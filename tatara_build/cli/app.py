@@ -48,6 +48,17 @@ def export(paths: Paths,
     run_verb(lambda: spec_verbs.export(paths, fmt_name, out), as_json)
 
 
+@app.command()
+def render(paths: Paths,
+           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+           check_only: Annotated[bool, typer.Option("--check", help="write nothing; exit 1 listing what would change")] = False,
+           as_json: Json = False) -> None:
+    """Lower each policy to an aya crate (plus carried .bpf.o objects)."""
+    from tatara_build.cli import render as render_mod
+
+    run_verb(lambda: render_mod.render(paths, out, check_only, as_json), as_json)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")

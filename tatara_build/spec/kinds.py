@@ -47,7 +47,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             ":tc", "Tc", "classifier", "TcContext", "i32", "classifier", "sched_cls", "tc",
             {"tc-act-ok": _TC + "TC_ACT_OK", "tc-act-shot": _TC + "TC_ACT_SHOT",
              "tc-act-redirect": _TC + "TC_ACT_REDIRECT", "tc-act-pipe": _TC + "TC_ACT_PIPE",
-             "tc-act-unspec": _TC + "TC_ACT_UNSPEC"},
+             "tc-act-unspec": "-1"},
             "tc-act-ok", needs_target=True, direction=True, packet_base=0, has_ethernet=True,
             kernel_feature="have_sched_cls_prog_type"),
         ProgramKind(

@@ -1,0 +1,188 @@
+"""Policy -> the context of one aya crate (pure: no disk, no subprocess).
+
+One crate per policy gives one object whose programs share the policy's maps.
+Programs whose source is a `.bpf.o` are not in the crate: they are carried to the
+output as they are. A policy with only such programs gets no crate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.lower.naming import kebab, rust_ident, snake
+from tatara_build.spec.ir import Located, MapSpec, Project, ProgramSpec
+from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.validate.sources import classify, resolve
+
+SCALAR = {4: "u32", 8: "u64"}
+
+
+def rust_type(size: int) -> str:
+    return SCALAR.get(size, f"[u8; {size}]")
+
+
+def map_decl(m: MapSpec) -> str:
+    """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
+    kind = MAP_KINDS[m.kind]
+    t, n = kind.aya_type, m.max_entries
+    generics = {
+        "HashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
+        "LruHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
+        "PerCpuHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
+        "Array": f"<{rust_type(m.value_size)}, {n}>",
+        "PerCpuArray": f"<{rust_type(m.value_size)}, {n}>",
+        "RingBuf": f"<u8, {n}>",
+        "PerfEventArray": "",
+        "StackTrace": f"<{n}, 0, {m.value_size // 8}>",
+        "LpmTrie": f"<[u8; {m.key_size - 4}], {rust_type(m.value_size)}, {n}>",
+    }[t]
+    head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
+    init = f"btf_maps::{t}::new();"
+    one = f"{head} {init}"
+    return one if len(one) <= 100 else f"{head}\n    {init}"
+
+
+def attribute(p: ProgramSpec) -> str:
+    """The aya attribute with its arguments, from the kind row and the attach target."""
+    kind = PROGRAM_KINDS[p.kind]
+    name, target = f"aya_ebpf::macros::{kind.attribute}", p.attach.target
+    if p.kind == ":tracepoint":
+        category, _, event = target.partition("/")
+        return f'{name}(category = "{category}", name = "{event}")'
+    if p.kind == ":kprobe":
+        fn, _, off = target.partition("+")
+        return f'{name}(function = "{fn}"' + (f', offset = "{off}")' if off else ")")
+    if p.kind == ":lsm":
+        return f'{name}(hook = "{target}")'
+    if p.kind == ":cgroup-skb":
+        return f"{name}({p.attach.direction})"
+    return name
+
+
+def section(p: ProgramSpec) -> str:
+    """The ELF section aya emits for `attribute(p)` (the build checks it)."""
+    t = p.attach.target
+    return {":tracepoint": f"tracepoint/{t}", ":kprobe": f"kprobe/{t}", ":lsm": f"lsm/{t}",
+            ":cgroup-skb": f"cgroup_skb/{p.attach.direction}"}.get(
+        p.kind, PROGRAM_KINDS[p.kind].section)
+
+
+def rust_byte_string(text: str) -> tuple[str, int]:
+    """`b"...\\0"` for `text` (every non-printable or non-ASCII byte escaped) and its length."""
+    raw = text.encode() + b"\0"
+    out = []
+    for byte in raw:
+        ch = chr(byte)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return 'b"' + "".join(out) + '"', len(raw)
+
+
+@dataclass
+class CrateContext:
+    policy: str
+    package: str
+    bin: str
+    description: str
+    spec_hash: str
+    programs: list[dict] = field(default_factory=list)
+    maps: list[dict] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    rust_programs: list[dict] = field(default_factory=list)  # {ident, source (Path)}
+    objects: list[dict] = field(default_factory=list)  # carried .bpf.o: {name, source}
+    license_literal: str = ""
+    license_len: int = 0
+    uses_rt: bool = False
+
+    @property
+    def has_bodies(self) -> bool:
+        return bool(self.bodies)
+
+    @property
+    def has_crate(self) -> bool:
+        return bool(self.programs)
+
+
+def _program_entry(p: Located[ProgramSpec], shape: str) -> dict:
+    s = p.spec
+    kind = PROGRAM_KINDS[s.kind]
+    return {"spec_name": s.name, "ident": rust_ident(s.name), "kind_wire": s.kind,
+            "attribute": attribute(s), "context": kind.context, "ret": kind.ret,
+            "shape": shape, "target": s.attach.target, "direction": s.attach.direction,
+            "section": section(s), "default_code": kind.actions[kind.default_action]}
+
+
+def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagnostic]]:
+    """The crate context of policy `name` (validated project assumed)."""
+    pol = project.policy(name)
+    assert pol is not None
+    ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
+                       bin=snake(name), description=pol.spec.description,
+                       spec_hash=project.policy_hash(name))
+    maps = {m: project.map(m).spec for m in pol.spec.maps if project.map(m)}  # type: ignore[union-attr]
+    diags: list[Diagnostic] = []
+    licenses: dict[str, str] = {}
+    for prog_name in pol.spec.programs:
+        p = project.program(prog_name)
+        if p is None:
+            continue
+        diags += _lower_program(project, p, maps, ctx, licenses)
+    for m in maps.values():
+        diags += _map_entry(project, m, ctx)
+    if len(set(licenses.values())) > 1:
+        detail = ", ".join(f"`{k}`: \"{v}\"" for k, v in licenses.items())
+        diags.append(error(f"policy `{name}`: programs built into one object must share a license "
+                           f"(one `license` section), got {detail}", pol.span("programs")))
+    lic = next(iter(licenses.values()), "GPL")
+    ctx.license_literal, ctx.license_len = rust_byte_string(lic)
+    return ctx, diags
+
+
+def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, MapSpec],
+                   ctx: CrateContext, licenses: dict[str, str]) -> list[Diagnostic]:
+    src = classify(p.spec.source)
+    if src is None:
+        return []
+    path = resolve(p.file, src.path)
+    if src.shape == "object":
+        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        return []
+    licenses[p.spec.name] = p.spec.license
+    entry = _program_entry(p, src.shape)
+    ctx.programs.append(entry)
+    if src.shape == "rust":
+        ctx.rust_programs.append({"ident": entry["ident"], "source": path})
+        return []
+    fn = next((f for (file, n), f in project.bpf_fns.items()
+               if n == src.fn and Path(file).resolve() == path.resolve()), None)
+    if fn is None:
+        return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
+    body, diags = lower_bpf_fn(fn, p.spec, maps)
+    if body is None:
+        return diags
+    ctx.uses_rt = ctx.uses_rt or body.uses_pkt or any("crate::rt::" in ln for ln in body.lines)
+    kind = PROGRAM_KINDS[p.spec.kind]
+    ctx.bodies.append({
+        "ident": entry["ident"], "fn_name": fn.name, "program": p.spec.name,
+        "location": f"{Path(fn.span.file).name}:{fn.span.line}:{fn.span.col}",
+        "ctx_param": "ctx" if body.uses_ctx else "_ctx", "context": kind.context,
+        "ret": kind.ret, "code": "\n".join(body.lines)})
+    return diags
+
+
+def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:
+    if m.kind == ":perf-event-array" and m.max_entries != 0:
+        loc = project.map(m.name)
+        return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
+                      "use :max-entries 0", loc.span("max_entries") if loc else None)]
+    ctx.maps.append({"spec_name": m.name, "ident": rust_ident(m.name), "kind_wire": m.kind,
+                     "key_size": m.key_size, "value_size": m.value_size,
+                     "max_entries": m.max_entries, "decl": map_decl(m)})
+    return []

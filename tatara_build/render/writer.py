@@ -1,0 +1,92 @@
+"""Writing a rendered tree: atomic, confined to the output root, only changed files.
+
+Unchanged files are not touched (their mtimes stay, so cargo and nix don't
+rebuild). A render lock (`tatara.render.json`, copier-style) records what was
+written, so files a spec no longer produces are removed on the next render, and
+nothing else in the folder ever is. `check` mode writes nothing and reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tatara_build.errors import TataraError
+
+LOCK = "tatara.render.json"
+
+
+@dataclass
+class WriteReport:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted(self.written + self.removed)
+
+
+def confined(root: Path, rel: str) -> Path:
+    """`root/rel`, refusing anything that would land outside `root`."""
+    if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
+        raise TataraError(f"refusing to write `{rel}`: not a plain relative path")
+    path = root / rel
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise TataraError(f"refusing to write `{rel}`: it resolves outside {root}")
+    return path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _previous(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / LOCK).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> WriteReport:
+    """Make `root` hold exactly `files` (plus anything we never wrote)."""
+    report = WriteReport()
+    for rel in sorted(files):
+        path = confined(root, rel)
+        data = files[rel]
+        try:
+            same = path.read_bytes() == data
+        except OSError:
+            same = False
+        if same:
+            report.unchanged.append(rel)
+            continue
+        report.written.append(rel)
+        if not check:
+            atomic_write(path, data)
+    for rel in sorted(set(_previous(root)) - set(files)):
+        path = confined(root, rel)
+        if path.exists():
+            report.removed.append(rel)
+            if not check:
+                path.unlink()
+    if not check:
+        lock = {"generator": "tatara-build", "files": {
+            rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}}
+        text = (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()
+        if not (root / LOCK).exists() or (root / LOCK).read_bytes() != text:
+            atomic_write(root / LOCK, text)
+    return report
