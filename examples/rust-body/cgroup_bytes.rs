@@ -6,9 +6,8 @@ use crate::maps::egress_bytes;
 pub fn run(ctx: &SkBuffContext) -> i32 {
     let len = u64::from(ctx.len());
     if let Some(total) = egress_bytes.get_ptr_mut(0) {
-        // SAFETY: the pointer comes from a successful map lookup.
-        unsafe { core::sync::atomic::AtomicU64::from_ptr(total) }
-            .fetch_add(len, core::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the pointer comes from a successful lookup of a u64 slot.
+        unsafe { crate::rt::atomic_add_u64(total, len) };
     }
     1
 }

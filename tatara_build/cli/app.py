@@ -59,6 +59,28 @@ def render(paths: Paths,
     run_verb(lambda: render_mod.render(paths, out, check_only, as_json), as_json)
 
 
+@app.command()
+def build(paths: Paths,
+          out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+          backend: Annotated[str, typer.Option(help="cargo (local toolchain)")] = "cargo",
+          verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
+          verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
+          as_json: Json = False) -> None:
+    """Render, compile each policy to a BPF object, write artifacts + manifest."""
+    from tatara_build.cli import build as build_mod
+
+    run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose),
+             as_json)
+
+
+@app.command()
+def doctor(as_json: Json = False) -> None:
+    """Report toolchains, assemblers, bpf-linker, nix and bpftool, and what each enables."""
+    from tatara_build.cli import build as build_mod
+
+    run_verb(lambda: build_mod.doctor(as_json), as_json)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")

@@ -159,6 +159,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     ctx.programs.append(entry)
     if src.shape == "rust":
         ctx.rust_programs.append({"ident": entry["ident"], "source": path})
+        ctx.uses_rt = True  # the .rs contract offers crate::rt (packet reads, atomic adds)
         return []
     fn = next((f for (file, n), f in project.bpf_fns.items()
                if n == src.fn and Path(file).resolve() == path.resolve()), None)

@@ -1,0 +1,1 @@
+"""Building: crates -> BPF objects (cargo or nix backend), then artifacts + manifest."""

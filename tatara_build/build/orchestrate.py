@@ -1,0 +1,120 @@
+"""`build`: render -> compile each policy's crate -> artifacts + manifest.
+
+Incremental: a policy's build key hashes its rendered files, carried objects, the
+toolchain and tatara-build's version; when the key and the artifacts are already
+there, no compiler runs. Nothing is left half-done: artifacts are assembled in a
+scratch folder and moved into place only when every check passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tatara_build import __version__
+from tatara_build.build import cargo_backend, manifest
+from tatara_build.build.toolchain import Toolchain, detect
+from tatara_build.errors import BuildError
+from tatara_build.lower.aya import CrateContext
+from tatara_build.lower.cargo_lock import aya_ebpf_version
+from tatara_build.render.writer import write_tree
+from tatara_build.spec.ir import Project
+
+KEY_FILE = ".build-key"
+
+
+@dataclass
+class PolicyResult:
+    policy: str
+    dest: Path
+    compiled: bool
+    objects: list[dict] = field(default_factory=list)
+
+
+def toolchain_record(tc: Toolchain) -> dict:
+    return {"rustc": tc.rustc.version, "llvm": tc.llvm, "route": tc.route,
+            "assembler": tc.assembler.version if tc.route == "asm" else "",
+            "bpf_linker": tc.bpf_linker.version if tc.route == "bpf-linker" else "",
+            "aya_ebpf": aya_ebpf_version(), "target": cargo_backend.TARGET}
+
+
+def build_key(files: dict[str, bytes], prefix: str, tc: Toolchain) -> str:
+    h = hashlib.sha256(f"tatara-build {__version__}\n".encode())
+    h.update(json.dumps(toolchain_record(tc), sort_keys=True).encode())
+    for rel in sorted(files):
+        if rel.startswith(prefix):
+            h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
+                 files: dict[str, bytes], tc: Toolchain, echo: bool = False) -> PolicyResult:
+    dest = out / "artifacts" / crate.policy
+    key = build_key(files, f"{crate.policy}/", tc)
+    if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
+            and (dest / manifest.MANIFEST).exists():
+        data = json.loads((dest / manifest.MANIFEST).read_text())
+        return PolicyResult(crate.policy, dest, False, data["objects"])
+    scratch = Path(tempfile.mkdtemp(prefix=f".{crate.policy}.", dir=dest.parent if dest.parent.exists()
+                                    else _mk(dest.parent)))
+    scratch.chmod(0o755)
+    try:
+        objects, expected = _make_objects(crate, crates_root, out, scratch, tc, echo)
+        diags = manifest.check_against_spec(project, crate.policy, objects, expected)
+        if diags:
+            raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
+                             diags)
+        manifest.write_manifest(scratch, crate.policy, crate.spec_hash, objects,
+                                toolchain_record(tc))
+        (scratch / KEY_FILE).write_text(key)
+        if dest.exists():
+            shutil.rmtree(dest)
+        scratch.rename(dest)
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch)
+    return PolicyResult(crate.policy, dest, True, objects)
+
+
+def _mk(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _make_objects(crate: CrateContext, crates_root: Path, out: Path, scratch: Path,
+                  tc: Toolchain, echo: bool) -> tuple[list[dict], dict[str, list[str]]]:
+    objects: list[dict] = []
+    expected: dict[str, list[str]] = {}
+    if crate.has_crate:
+        obj = scratch / f"{crate.policy}.bpf.o"
+        cargo_backend.build_crate(tc, crates_root / crate.policy, crate.bin, crate.policy,
+                                  out / "target", obj, echo)
+        expected[obj.name] = [p["spec_name"] for p in crate.programs]
+        objects.append(manifest.object_entry(obj, "crate"))
+    for carried in crate.objects:
+        obj = scratch / f"{carried['name']}.bpf.o"
+        shutil.copyfile(crates_root / crate.policy / "objects" / obj.name, obj)
+        expected[obj.name] = [carried["spec_name"]]
+        objects.append(manifest.object_entry(obj, "carried"))
+    for entry in objects:
+        manifest.write_b3(scratch / entry["file"])
+    return objects, expected
+
+
+def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes], out: Path,
+              on_policy: Callable[[str], None] | None = None, echo: bool = False,
+              tc: Toolchain | None = None) -> list[PolicyResult]:
+    crates_root = out / "crates"
+    write_tree(crates_root, files)
+    tc = tc or detect()
+    results = []
+    for crate in crates:
+        if on_policy:
+            on_policy(crate.policy)
+        results.append(build_policy(project, crate, crates_root, out, files, tc, echo))
+    return results

@@ -1,0 +1,1 @@
+"""Runtimes: the BpfRuntime protocol, a simulated one, and bpftool subprocesses."""
