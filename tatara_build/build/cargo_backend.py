@@ -27,7 +27,9 @@ TARGET = "bpfel-unknown-none"
 
 def _env(tc: Toolchain, crate: Path, target_dir: Path, policy: str) -> dict[str, str]:
     cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
-    remaps = [f"--remap-path-prefix={crate.resolve()}=/tatara/{policy}",
+    # The crates' common folder, not the crate itself: equal flags for every crate let
+    # cargo reuse one build of core and aya-ebpf across all policies of a build.
+    remaps = [f"--remap-path-prefix={crate.resolve().parent}=/tatara",
               f"--remap-path-prefix={cargo_home}=/cargo",
               f"--remap-path-prefix={target_dir.resolve()}=/target"]
     if tc.rust_src:

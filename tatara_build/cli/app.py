@@ -64,13 +64,14 @@ def build(paths: Paths,
           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
           backend: Annotated[str, typer.Option(help="cargo (local toolchain)")] = "cargo",
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
+          verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
           as_json: Json = False) -> None:
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
-    run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose),
-             as_json)
+    run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
+                                     verify), as_json)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from tatara_build.errors import BuildError
 
 
 def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repro: bool,
-          verbose: bool) -> int:
+          verbose: bool, verify: bool = False) -> int:
     if backend != "cargo":
         raise BuildError(f"unknown backend `{backend}` (cargo)")
     started = time.perf_counter()
@@ -28,10 +28,11 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
             status.update(f"building policy [bold]{policy}[/bold]")
         results = build_all(loaded.project, rplan.crates, files, out, progress, echo=verbose)
     repro = _verify_reproducible(loaded, rplan, files, results) if verify_repro else None
+    skipped = _verify_in_kernel(results) if verify else {}
     elapsed = time.perf_counter() - started
     if as_json:
         emit_json({"ok": True, "out": str(out), "seconds": round(elapsed, 3),
-                   "reproducible": repro,
+                   "reproducible": repro, "verified": verify, "verify_skipped": skipped,
                    "policies": [{"policy": r.policy, "compiled": r.compiled, "dir": str(r.dest),
                                  "objects": [{k: o[k] for k in ("file", "sha256", "size")}
                                              for o in r.objects]} for r in results]})
@@ -42,8 +43,25 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
         print(f"{state:>10}  {r.policy}: {names}")
     if repro is not None:
         print("reproducible: identical objects from two build folders")
+    if verify:
+        print("verified: the kernel accepted every object"
+              + (" except skipped ones" if skipped else ""))
+        for name, why in skipped.items():
+            print(f"  skipped {name}: {why}")
     print(f"artifacts in {out / 'artifacts'} ({elapsed:.2f}s)")
     return 0
+
+
+def _verify_in_kernel(results) -> dict[str, str]:
+    from tatara_build.build.verify import verify_object
+
+    skipped = {}
+    for r in results:
+        for o in r.objects:
+            why = verify_object(r.policy, r.dest / o["file"], o["programs"])
+            if why:
+                skipped[f"{r.policy}/{o['file']}"] = why
+    return skipped
 
 
 def _verify_reproducible(loaded, rplan, files, results) -> bool:

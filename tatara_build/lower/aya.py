@@ -34,7 +34,7 @@ def map_decl(m: MapSpec) -> str:
         "PerCpuHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
         "Array": f"<{rust_type(m.value_size)}, {n}>",
         "PerCpuArray": f"<{rust_type(m.value_size)}, {n}>",
-        "RingBuf": f"<u8, {n}>",
+        "RingBuf": f"<[u8; 0], {n}>",
         "PerfEventArray": "",
         "StackTrace": f"<{n}, 0, {m.value_size // 8}>",
         "LpmTrie": f"<[u8; {m.key_size - 4}], {rust_type(m.value_size)}, {n}>",

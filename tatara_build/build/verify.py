@@ -1,0 +1,44 @@
+"""`build --verify`: load every object into the kernel (scratch pins, then removed)
+so the verifier judges it at build time; a rejection names policy, program and log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tatara_build.errors import BuildError, EnvironmentProblem
+from tatara_build.runtime import bpftool
+from tatara_build.runtime.probe import BPFFS, bpffs_mounted, program_types
+from tatara_build.spec.kinds import PROGRAM_KINDS
+
+
+def unsupported_kinds(programs: list[dict]) -> list[str]:
+    """Program kinds in an object that this kernel cannot load (from feature probe)."""
+    types = program_types()
+    return sorted({p["kind"] for p in programs
+                   if types.get(PROGRAM_KINDS[p["kind"]].kernel_feature) is False})
+
+
+def verify_object(policy: str, obj: Path, programs: list[dict]) -> str | None:
+    """Load `obj`; None when accepted, a skip reason when the kernel lacks a kind."""
+    if os.geteuid() != 0 or not bpffs_mounted():
+        raise EnvironmentProblem("--verify needs root and bpffs at /sys/fs/bpf "
+                                 "(mount -t bpf bpf /sys/fs/bpf)")
+    missing = unsupported_kinds(programs)
+    if missing:
+        return f"this kernel cannot load {', '.join(missing)} programs (bpftool feature probe)"
+    scratch = Path(tempfile.mkdtemp(prefix="tatara-verify-", dir=BPFFS))
+    try:
+        res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
+        if not res.ok:
+            err = bpftool.load_failure(res, obj)
+            log = getattr(err, "log", "")
+            raise BuildError(f"policy `{policy}`: {err}" + (f"\nverifier log:\n{log}" if log else ""))
+        if "BTF is optional, ignoring" in res.stderr:
+            raise BuildError(f"policy `{policy}`: the kernel refused the BTF of {obj.name} "
+                             "(maps would have no formatted dumps):\n" + res.stderr[-2000:])
+        return None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""The runtime surface: upstream's BpfRuntime trait, its error kinds, and more.
+
+Seed semantics first (tatara-ebpf runtime.rs): `load_program`, `attach_program`
+(idempotent), `detach_program`, `create_map` (idempotent; a mismatched existing map
+is an error), `LoadedProgram{name, token}`, and the five error kinds with their
+exact messages. Added: map read/write/delete/dump, and `observe` (what is live).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tatara_build.errors import RuntimeFailure
+from tatara_build.spec.ir import MapSpec, ProgramSpec
+
+
+class RuntimeError_(RuntimeFailure):
+    """Base of the seed's RuntimeError kinds (the trailing `_` avoids the builtin)."""
+
+    template = "{0}"
+
+    def __init__(self, detail: str = "", program: str | None = None):
+        super().__init__(self.template.format(detail))
+        self.detail = detail
+        self.program = program
+
+
+class Unsupported(RuntimeError_):
+    template = "operation not supported by this runtime backend"
+
+    def __init__(self, detail: str = "", program: str | None = None):
+        super().__init__(detail, program)
+        if detail:
+            self.message = f"{self.template}: {detail}"
+            self.args = (self.message,)
+
+
+class VerifierRejected(RuntimeError_):
+    template = "kernel rejected program at load: {0}"
+
+    def __init__(self, detail: str, program: str | None = None, log: str = ""):
+        super().__init__(detail, program)
+        self.log = log
+
+
+class AttachFailed(RuntimeError_):
+    template = "attach failed: {0}"
+
+
+class MapError(RuntimeError_):
+    template = "map operation failed: {0}"
+
+
+class Io(RuntimeError_):
+    template = "io: {0}"
+
+
+@dataclass(frozen=True)
+class LoadedProgram:
+    name: str
+    token: int
+
+
+@dataclass
+class Observed:
+    """What is live for a policy: pins, attachments, program tags."""
+
+    maps: dict[str, dict] = field(default_factory=dict)  # name -> bpftool map show
+    programs: dict[str, dict] = field(default_factory=dict)  # name -> bpftool prog show
+    links: dict[str, dict] = field(default_factory=dict)
+
+
+class BpfRuntime(Protocol):
+    def load_program(self, spec: ProgramSpec) -> LoadedProgram: ...
+
+    def attach_program(self, prog: LoadedProgram) -> None: ...
+
+    def detach_program(self, prog: LoadedProgram) -> None: ...
+
+    def create_map(self, spec: MapSpec) -> None: ...

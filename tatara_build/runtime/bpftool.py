@@ -1,0 +1,116 @@
+"""bpftool as a subprocess: argument lists, `-j` for data, `-n` on every pinning
+command (without it bpftool mounts a bpffs wherever a pin's folder is not one),
+and the traps of notes/bpftool.md handled in one place: errors on stdout under
+`-j`, `null` for success, `"\\n"` for an empty cgroup, verifier logs on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from tatara_build.build.proc import Result, run
+from tatara_build.errors import EnvironmentProblem
+from tatara_build.runtime.base import Io, MapError, VerifierRejected
+
+_LOG = re.compile(r"libbpf: prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
+                  re.S)
+_FAILED = re.compile(r"libbpf: prog '([^']+)': BPF program load failed: (.+)")
+
+
+def bpftool_path() -> str:
+    path = shutil.which("bpftool")
+    if not path:
+        raise EnvironmentProblem("bpftool not found (Debian: apt-get install bpftool)")
+    return path
+
+
+def call(args: list[str], json_out: bool = True) -> Result:
+    argv = [bpftool_path()] + (["-j"] if json_out else []) + args
+    return run(argv)
+
+
+def parse_json(res: Result):
+    """bpftool -j output as data: `null` / empty -> None."""
+    text = res.stdout.strip()
+    if not text or text == "null":
+        return None
+    return json.loads(text)
+
+
+def error_text(res: Result) -> str:
+    """The error bpftool gave: `{"error": ...}` on stdout with -j, else stderr."""
+    try:
+        data = parse_json(res)
+        if isinstance(data, dict) and "error" in data:
+            return str(data["error"])
+    except ValueError:
+        pass
+    lines = [ln for ln in res.stderr.splitlines()
+             if ln.startswith("Error:") or ln.startswith("libbpf:")]
+    return (lines[-1] if lines else res.stderr.strip() or f"exit {res.returncode}").removeprefix(
+        "Error: ")
+
+
+def load_failure(res: Result, obj: Path) -> Exception:
+    """VerifierRejected (with the log) when the kernel refused a program, else Io."""
+    m = _LOG.search(res.stderr)
+    failed = _FAILED.search(res.stderr)
+    if m or failed:
+        prog = (m or failed).group(1)  # type: ignore[union-attr]
+        why = failed.group(2) if failed else "rejected"
+        log = m.group(2).strip() if m else ""
+        return VerifierRejected(f"program `{prog}` in {obj.name}: {why}", prog, log)
+    why = [ln.removeprefix("libbpf: ") for ln in res.stderr.splitlines()
+           if ln.startswith("libbpf:") and "BTF is optional" not in ln][-5:]
+    return Io(f"bpftool could not load {obj}: " + ("; ".join(why) or error_text(res)))
+
+
+def loadall(obj: Path, progs: Path, maps: Path | None = None,
+            rebind: dict[str, Path] | None = None, prog_type: str | None = None) -> Result:
+    """`prog loadall OBJ PROGDIR [type T] [map name N pinned P]... [pinmaps MAPDIR]`."""
+    args = ["-n", "prog", "loadall", str(obj), str(progs)]
+    if prog_type:
+        args += ["type", prog_type]
+    for name, pin in sorted((rebind or {}).items()):
+        args += ["map", "name", name, "pinned", str(pin)]
+    if maps is not None:
+        args += ["pinmaps", str(maps)]
+    return call(args, json_out=False)
+
+
+def map_show(pin: Path) -> dict | None:
+    res = call(["map", "show", "pinned", str(pin)])
+    if not res.ok:
+        return None
+    data = parse_json(res)
+    return data if isinstance(data, dict) else None
+
+
+def prog_show(pin: Path) -> dict | None:
+    res = call(["prog", "show", "pinned", str(pin)])
+    if not res.ok:
+        return None
+    data = parse_json(res)
+    return data if isinstance(data, dict) else None
+
+
+def hex_bytes(data: bytes) -> list[str]:
+    """`hex` then exactly two digits per byte (bpftool reads `010` as octal otherwise)."""
+    return ["hex", *(f"{b:02x}" for b in data)]
+
+
+def map_update(pin: Path, key: bytes, value: bytes) -> None:
+    res = call(["map", "update", "pinned", str(pin), "key", *hex_bytes(key),
+                "value", *hex_bytes(value)])
+    if not res.ok:
+        raise MapError(f"update {pin}: {error_text(res)}")
+
+
+def map_dump(pin: Path) -> list[dict]:
+    res = call(["map", "dump", "pinned", str(pin)])
+    if not res.ok:
+        raise MapError(f"dump {pin}: {error_text(res)}")
+    return parse_json(res) or []
