@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tatara_build.cli.common import load_project
 from tatara_build.spec.ir import attest_value
-from pathlib import Path
-
 from tests.conftest import EXAMPLES, messages, rendered, run_cli
 
 ROOT_FS = Path('/')

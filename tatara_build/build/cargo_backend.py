@@ -26,11 +26,12 @@ TARGET = "bpfel-unknown-none"
 
 
 def _env(tc: Toolchain, crate: Path, target_dir: Path, policy: str) -> dict[str, str]:
+    # Only paths shared by every crate go into RUSTFLAGS (which also reach core and
+    # aya-ebpf): equal flags let cargo reuse one build of them for every policy and
+    # every build that shares the target folder. The crate's own path is remapped in
+    # `final_args`, which reach the policy crate alone.
     cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
-    # The crates' common folder, not the crate itself: equal flags for every crate let
-    # cargo reuse one build of core and aya-ebpf across all policies of a build.
-    remaps = [f"--remap-path-prefix={crate.resolve().parent}=/tatara",
-              f"--remap-path-prefix={cargo_home}=/cargo",
+    remaps = [f"--remap-path-prefix={cargo_home}=/cargo",
               f"--remap-path-prefix={target_dir.resolve()}=/target"]
     if tc.rust_src:
         remaps.append(f"--remap-path-prefix={Path(tc.rust_src).parent}=/rustc/src")
@@ -61,6 +62,7 @@ def build_crate(tc: Toolchain, crate: Path, bin_name: str, policy: str, target_d
         raise BuildError(f"policy `{policy}`: no way to build BPF objects here: "
                          + "; ".join(tc.problems))
     env = _env(tc, crate, target_dir, policy)
+    own = f"--remap-path-prefix={crate.resolve()}=/tatara/{policy}"
     cargo = tc.cargo.path or "cargo"
     deps = target_dir / TARGET / "release" / "deps"
     if tc.route == "asm":
@@ -68,10 +70,10 @@ def build_crate(tc: Toolchain, crate: Path, bin_name: str, policy: str, target_d
             old.unlink()
         argv = [cargo, "rustc", "--release", "--locked", "--target", TARGET, "-Z",
                 "build-std=core", "--bin", bin_name, "--", "--emit=asm", "-Zfunction-sections=no",
-                "-Clinker=true", "-Dwarnings"]
+                "-Clinker=true", "-Dwarnings", own]
     else:
-        argv = [cargo, "build", "--release", "--locked", "--target", TARGET, "-Z",
-                "build-std=core", "--bin", bin_name]
+        argv = [cargo, "rustc", "--release", "--locked", "--target", TARGET, "-Z",
+                "build-std=core", "--bin", bin_name, "--", "-Dwarnings", own]
     res = run(argv, cwd=crate, env=env, echo=echo)
     if not res.ok:
         raise BuildError(f"policy `{policy}`: cargo failed to compile {crate}:\n"

@@ -53,7 +53,8 @@ def build_key(files: dict[str, bytes], prefix: str, tc: Toolchain) -> str:
 
 
 def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
-                 files: dict[str, bytes], tc: Toolchain, echo: bool = False) -> PolicyResult:
+                 files: dict[str, bytes], tc: Toolchain, echo: bool = False,
+                 target_dir: Path | None = None) -> PolicyResult:
     dest = out / "artifacts" / crate.policy
     key = build_key(files, f"{crate.policy}/", tc)
     if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
@@ -64,7 +65,8 @@ def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: 
                                     else _mk(dest.parent)))
     scratch.chmod(0o755)
     try:
-        objects, expected = _make_objects(crate, crates_root, out, scratch, tc, echo)
+        objects, expected = _make_objects(crate, crates_root, target_dir or out / "target",
+                                          scratch, tc, echo)
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
         if diags:
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
@@ -86,14 +88,14 @@ def _mk(p: Path) -> Path:
     return p
 
 
-def _make_objects(crate: CrateContext, crates_root: Path, out: Path, scratch: Path,
+def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scratch: Path,
                   tc: Toolchain, echo: bool) -> tuple[list[dict], dict[str, list[str]]]:
     objects: list[dict] = []
     expected: dict[str, list[str]] = {}
     if crate.has_crate:
         obj = scratch / f"{crate.policy}.bpf.o"
         cargo_backend.build_crate(tc, crates_root / crate.policy, crate.bin, crate.policy,
-                                  out / "target", obj, echo)
+                                  target_dir, obj, echo)
         expected[obj.name] = [p["spec_name"] for p in crate.programs]
         objects.append(manifest.object_entry(obj, "crate"))
     for carried in crate.objects:
@@ -108,7 +110,7 @@ def _make_objects(crate: CrateContext, crates_root: Path, out: Path, scratch: Pa
 
 def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes], out: Path,
               on_policy: Callable[[str], None] | None = None, echo: bool = False,
-              tc: Toolchain | None = None) -> list[PolicyResult]:
+              tc: Toolchain | None = None, target_dir: Path | None = None) -> list[PolicyResult]:
     crates_root = out / "crates"
     write_tree(crates_root, files)
     tc = tc or detect()
@@ -116,5 +118,5 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
     for crate in crates:
         if on_policy:
             on_policy(crate.policy)
-        results.append(build_policy(project, crate, crates_root, out, files, tc, echo))
+        results.append(build_policy(project, crate, crates_root, out, files, tc, echo, target_dir))
     return results

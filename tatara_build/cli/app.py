@@ -65,13 +65,14 @@ def build(paths: Paths,
           backend: Annotated[str, typer.Option(help="cargo (local toolchain)")] = "cargo",
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
+          target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
           as_json: Json = False) -> None:
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
     run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
-                                     verify), as_json)
+                                     verify, target_dir), as_json)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from tatara_build.errors import BuildError
 
 
 def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repro: bool,
-          verbose: bool, verify: bool = False) -> int:
+          verbose: bool, verify: bool = False, target_dir: Path | None = None) -> int:
     if backend != "cargo":
         raise BuildError(f"unknown backend `{backend}` (cargo)")
     started = time.perf_counter()
@@ -26,8 +26,10 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
     with console.status("building") as status:
         def progress(policy: str) -> None:
             status.update(f"building policy [bold]{policy}[/bold]")
-        results = build_all(loaded.project, rplan.crates, files, out, progress, echo=verbose)
-    repro = _verify_reproducible(loaded, rplan, files, results) if verify_repro else None
+        results = build_all(loaded.project, rplan.crates, files, out, progress, echo=verbose,
+                            target_dir=target_dir)
+    repro = (_verify_reproducible(loaded, rplan, files, results, target_dir)
+             if verify_repro else None)
     skipped = _verify_in_kernel(results) if verify else {}
     elapsed = time.perf_counter() - started
     if as_json:
@@ -64,10 +66,11 @@ def _verify_in_kernel(results) -> dict[str, str]:
     return skipped
 
 
-def _verify_reproducible(loaded, rplan, files, results) -> bool:
+def _verify_reproducible(loaded, rplan, files, results, target_dir: Path | None) -> bool:
     """Build again in a fresh folder and compare every object byte for byte."""
     with tempfile.TemporaryDirectory(prefix="tatara-repro-") as tmp:
-        again = build_all(loaded.project, rplan.crates, files, Path(tmp) / "out")
+        again = build_all(loaded.project, rplan.crates, files, Path(tmp) / "out",
+                          target_dir=target_dir)
         first = {(r.policy, o["file"]): o["sha256"] for r in results for o in r.objects}
         second = {(r.policy, o["file"]): o["sha256"] for r in again for o in r.objects}
     diff = sorted(k for k in first if first[k] != second.get(k))

@@ -33,7 +33,8 @@ def seed_check(ctx: Context) -> Iterable[Diagnostic]:
                     hint = suggest(m, map_names)
                     yield error(f"policy `{name}`: program `{prog_name}` uses map `{m}`, "
                                 "which has no BpfMapSpec", prog.span(f"uses_maps[{j}]"),
-                                f"did you mean `{hint}`?" if hint else f"declare (defbpf-map :name \"{m}\" ...)")
+                                f"did you mean `{hint}`?" if hint
+                                else f"declare (defbpf-map :name \"{m}\" ...)")
 
 
 def policy_maps_exist(ctx: Context) -> Iterable[Diagnostic]:
