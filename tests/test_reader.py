@@ -52,7 +52,7 @@ def test_python_only_whitespace_is_not_space():
     "src, message, caret_line",
     [
         ("(a (b c", "error: unmatched opening paren", "  |    ^^^^"),
-        ('(a "bc', "error: unterminated string literal", "  |    ^"),
+        ('(a "bc', "error: unterminated string literal", "  |    ^^^"),  # to EOF, as upstream
         (")", "error: unmatched closing paren", "  | ^"),
         ("(a ]", "error: mismatched closing `]`: this list opened with `(`", "  |    ^"),
         ("(a '", "error: unexpected end of input", "  |     ^"),

@@ -161,8 +161,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         ctx.rust_programs.append({"ident": entry["ident"], "source": path})
         ctx.uses_rt = True  # the .rs contract offers crate::rt (packet reads, atomic adds)
         return []
-    fn = next((f for (file, n), f in project.bpf_fns.items()
-               if n == src.fn and Path(file).resolve() == path.resolve()), None)
+    fn = project.bpf_fn(path, src.fn)
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
     body, diags = lower_bpf_fn(fn, p.spec, maps)

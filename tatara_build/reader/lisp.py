@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
 
 from tatara_build.diagnostics import Span, error
 from tatara_build.errors import SpecError
@@ -37,20 +36,36 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
 
-@dataclass(eq=False)
 class Node:
-    """A datum: kind is sym|kw|str|int|float|bool|list|quote; value per kind."""
+    """A datum: kind is sym|kw|str|int|float|bool|list|quote; value per kind.
 
-    kind: str
-    value: object
-    span: Span
-    bracket: str = "("  # for lists: which opener was used
-    end: Span | None = None  # for lists: the closing bracket
-    quote: str = ""  # for quote nodes: ' ` , ,@
-    comments: list[str] = field(default_factory=list)  # comment lines before this datum
-    trailing: list[str] = field(default_factory=list)  # lists: comments before the closer
-    offset: int = 0  # char offsets of the datum in the source (fmt copies bpf-fn text)
-    end_offset: int = 0
+    A slotted class rather than a dataclass: the reader makes one per token, and
+    this halves its cost (bench/bench_check.py).
+    """
+
+    __slots__ = ("kind", "value", "given_span", "bracket", "end", "quote", "comments",
+                 "trailing", "offset", "end_offset", "reader")
+
+    def __init__(self, kind: str, value: object, given_span: Span | None = None,
+                 bracket: str = "(", end: Span | None = None, quote: str = "",
+                 comments: list[str] | None = None, trailing: list[str] | None = None,
+                 offset: int = 0, end_offset: int = 0, reader: _Reader | None = None):
+        self.kind, self.value, self.given_span = kind, value, given_span
+        self.bracket, self.end, self.quote = bracket, end, quote  # list opener/closer; quote prefix
+        self.comments = comments if comments is not None else []  # comment lines before it
+        self.trailing = trailing if trailing is not None else []  # lists: comments before closer
+        self.offset, self.end_offset = offset, end_offset  # char offsets (fmt copies bpf-fn text)
+        self.reader = reader
+
+    @property
+    def span(self) -> Span:
+        """Where the datum is; computed on first use (most nodes never need one)."""
+        if self.given_span is None:
+            assert self.reader is not None
+            end = self.offset + (len(self.quote) if self.kind == "quote" else 1) \
+                if self.kind in ("list", "quote") else self.end_offset
+            self.given_span = self.reader.span_from(self.offset, end)
+        return self.given_span
 
     @property
     def items(self) -> list[Node]:
@@ -65,8 +80,18 @@ class Node:
         return to_text(self)
 
 
+_PLAIN_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_\-?!*/<>=]*\Z")
+_FLOAT_WORDS = frozenset({"inf", "infinity", "nan"})
+
+
 def classify_atom(lexeme: str) -> tuple[str, object]:
     """Upstream's Atom::from_lexeme: bool, keyword, int, float, else symbol."""
+    first = lexeme[0]
+    if first == ":":
+        return "kw", lexeme[1:]
+    if first.isalpha() and _PLAIN_SYMBOL.match(lexeme) and lexeme.lower() not in _FLOAT_WORDS \
+            and not (first in "eE" and lexeme[1:].isdigit()):
+        return "sym", lexeme
     if lexeme == "#t":
         return "bool", True
     if lexeme == "#f":
@@ -81,19 +106,36 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
     return "sym", lexeme
 
 
-_WS_RUN = re.compile("[" + re.escape("".join(sorted(_WS))) + "]+")
-_ATOM_RUN = re.compile("[^" + re.escape("".join(sorted(_BOUNDARY))) + "]+")
-_STR_RUN = re.compile(r'[^"\\]+')
+_WS_CLASS = re.escape("".join(sorted(_WS)))
+_TOKEN = re.compile(
+    rf"(?P<ws>[{_WS_CLASS}]+)|(?P<comment>;[^\n]*)|(?P<open>[(\[{{])|(?P<close>[)\]}}])"
+    r"|(?P<quote>,@|['`,])|(?P<str>\"(?:[^\"\\]|\\.)*\")|(?P<badstr>\")"
+    rf"|(?P<atom>[^{re.escape(''.join(sorted(_BOUNDARY)))}]+)",
+    re.S,
+)
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
+class _Open:
+    """A list (or quote prefix) being read: its items and where it began."""
+
+    __slots__ = ("opener", "start", "items", "comments")
+
+    def __init__(self, opener: str, start: int, comments: list[str]):
+        self.opener, self.start, self.items, self.comments = opener, start, [], comments
 
 
 class _Reader:
-    """Cursor over the text; positions are char offsets, line/col found by bisect."""
+    """One pass of a master regex over the text, with an explicit stack of open lists.
+
+    Positions are char offsets; line/col are found by bisect only when a span is
+    asked for (errors, diagnostics), which is rare.
+    """
 
     def __init__(self, text: str, file: str):
         self.text, self.file = text, file
-        self.pos = 0
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.pending_comments: list[str] = []
+        self.final_comments: list[str] = []
 
     def line_col(self, offset: int) -> tuple[int, int]:
         i = bisect_right(self.line_starts, offset) - 1
@@ -110,130 +152,94 @@ class _Reader:
     def fail(self, message: str, start: int, end: int | None = None, help: str | None = None):
         raise SpecError(message, [error(message, self.span_from(start, end), help)])
 
-    def skip_space(self) -> None:
-        """Skip whitespace and `;` comments, keeping comment text (and blank lines) for fmt."""
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in _WS:
-                m = _WS_RUN.match(text, self.pos)
-                if self.pending_comments and text.count("\n", self.pos, m.end()) >= 2:
-                    if self.pending_comments[-1] != "":
-                        self.pending_comments.append("")  # fmt keeps one blank line
-                self.pos = m.end()
-            elif ch == ";":
-                nl = text.find("\n", self.pos)
-                stop = n if nl == -1 else nl
-                self.pending_comments.append(text[self.pos : stop])
-                self.pos = stop
-            else:
-                return
-
-    def datum(self) -> Node:
-        """Read one datum at the cursor (after skip_space), with offsets and comments."""
-        start = self.pos
-        comments, self.pending_comments = self.pending_comments, []
-        ch = self.text[start]
-        if ch in _OPEN:
-            node = self.read_list(ch, start)
-        elif ch in _CLOSE:
-            self.fail("unmatched closing paren", start)
-        elif ch in "'`,":
-            node = self.read_quote(start)
-        elif ch == '"':
-            node = self.read_string(start)
-        else:
-            node = self.read_atom(start)
-        node.comments = comments
-        node.offset, node.end_offset = start, self.pos
-        return node
-
-    def read_list(self, opener: str, start: int) -> Node:
-        self.pos += 1
-        items: list[Node] = []
-        closer = _OPEN[opener]
+    def read_all(self) -> list[Node]:
+        top: list[Node] = []
+        stack: list[_Open] = []
+        pending: list[str] = []
         text = self.text
-        while True:
-            self.skip_space()
-            if self.pos >= len(text):
-                end = items[-1].end_offset if items else start + 1
-                self.fail("unmatched opening paren", start, end,
-                          help=f"add `{closer}` to close this list")
-            ch = text[self.pos]
-            if ch in _CLOSE:
-                if ch != closer:
-                    self.fail(f"mismatched closing `{ch}`: this list opened with `{opener}`",
-                              self.pos, help=f"close it with `{closer}`")
-                end = self.span_from(self.pos)
-                self.pos += 1
-                node = Node("list", items, self.span_from(start), bracket=opener, end=end)
-                node.trailing, self.pending_comments = self.pending_comments, []
-                return node
-            items.append(self.datum())
-
-    def read_quote(self, start: int) -> Node:
-        prefix = self.text[start]
-        self.pos += 1
-        if prefix == "," and self.text.startswith("@", self.pos):
-            self.pos += 1
-            prefix = ",@"
-        self.skip_space()
-        if self.pos >= len(self.text):
-            self.fail("unexpected end of input", self.pos,
-                      help=f"`{prefix}` must be followed by a datum")
-        inner = self.datum()
-        return Node("quote", inner, self.span_from(start, start + len(prefix)), quote=prefix)
-
-    def read_string(self, start: int) -> Node:
-        self.pos += 1
-        out: list[str] = []
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            m = _STR_RUN.match(text, self.pos)
-            if m:
-                out.append(m.group())
-                self.pos = m.end()
+        for m in _TOKEN.finditer(text):
+            kind, start = m.lastgroup, m.start()
+            if kind == "ws":
+                if pending and pending[-1] != "" and text.count("\n", start, m.end()) >= 2:
+                    pending.append("")  # fmt keeps one blank line
                 continue
-            ch = text[self.pos]
-            self.pos += 1
-            if ch == '"':
-                return Node("str", "".join(out), self.span_from(start, self.pos))
-            if self.pos >= n:
-                break
-            esc = text[self.pos]
-            self.pos += 1
-            out.append(_ESCAPES.get(esc, esc))
-        self.fail("unterminated string literal", start, help='close the string with `"`')
+            if kind == "comment":
+                pending.append(m.group())
+                continue
+            if kind == "open":
+                stack.append(_Open(m.group(), start, pending))
+                pending = []
+                continue
+            if kind == "quote":
+                stack.append(_Open(m.group(), start, pending))
+                pending = []
+                continue
+            if kind == "close":
+                node = self.close(stack, m.group(), start, pending)
+                pending = []
+            elif kind == "badstr":
+                self.fail("unterminated string literal", start, len(text),
+                          help='close the string with `"`')
+            else:
+                node = self.atom(kind, m.group(), start, m.end(), pending)
+                pending = []
+            self.place(node, stack, top)
+        if stack:
+            self.unclosed(stack)
+        self.final_comments = pending
+        return top
 
-    def read_atom(self, start: int) -> Node:
-        m = _ATOM_RUN.match(self.text, start)
-        self.pos = m.end()
-        kind, value = classify_atom(m.group())
-        return Node(kind, value, self.span_from(start, self.pos))
+    def atom(self, kind: str, lexeme: str, start: int, end: int, comments: list[str]) -> Node:
+        if kind == "str":
+            body = lexeme[1:-1]
+            value = _ESCAPE.sub(lambda e: _ESCAPES.get(e.group(1), e.group(1)), body) \
+                if "\\" in body else body
+            return Node("str", value, None, comments=comments, offset=start, end_offset=end,
+                        reader=self)
+        k, v = classify_atom(lexeme)
+        return Node(k, v, None, comments=comments, offset=start, end_offset=end, reader=self)
+
+    def close(self, stack: list[_Open], ch: str, start: int, trailing: list[str]) -> Node:
+        if not stack or stack[-1].opener not in _OPEN:
+            self.fail("unmatched closing paren", start)
+        o = stack.pop()
+        if _OPEN[o.opener] != ch:
+            self.fail(f"mismatched closing `{ch}`: this list opened with `{o.opener}`", start,
+                      help=f"close it with `{_OPEN[o.opener]}`")
+        return Node("list", o.items, None, bracket=o.opener,
+                    comments=o.comments, trailing=trailing, offset=o.start, end_offset=start + 1,
+                    reader=self)
+
+    def place(self, node: Node, stack: list[_Open], top: list[Node]) -> None:
+        """Add a finished datum to its parent, wrapping it in any pending quote prefixes."""
+        while stack and stack[-1].opener not in _OPEN:
+            q = stack.pop()
+            node = Node("quote", node, None, quote=q.opener, comments=q.comments, offset=q.start,
+                        end_offset=node.end_offset, reader=self)
+        (stack[-1].items if stack else top).append(node)
+
+    def unclosed(self, stack: list[_Open]) -> None:
+        o = stack[-1]
+        if o.opener not in _OPEN:
+            self.fail("unexpected end of input", len(self.text),
+                      help=f"`{o.opener}` must be followed by a datum")
+        lists = [x for x in stack if x.opener in _OPEN]
+        o = lists[-1]
+        end = o.items[-1].end_offset if o.items else o.start + 1
+        self.fail("unmatched opening paren", o.start, end,
+                  help=f"add `{_OPEN[o.opener]}` to close this list")
 
 
 def read(text: str, file: str = "<input>") -> list[Node]:
     """Every top-level datum of `text`; raises SpecError at the first syntax error."""
-    r = _Reader(text, file)
-    forms: list[Node] = []
-    while True:
-        r.skip_space()
-        if r.pos >= len(text):
-            return forms
-        forms.append(r.datum())
+    return _Reader(text, file).read_all()
 
 
 def trailing_comments(text: str) -> list[str]:
     """Comment lines after the last form (fmt keeps them)."""
     r = _Reader(text, "<fmt>")
-    last: list[str] = []
-    while True:
-        r.pending_comments = []
-        r.skip_space()
-        last = r.pending_comments
-        if r.pos >= len(text):
-            return last
-        r.datum()
+    r.read_all()
+    return r.final_comments
 
 
 def escape_string(s: str) -> str:

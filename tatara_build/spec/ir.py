@@ -10,6 +10,8 @@ the wire form and the spec hash never depend on where a spec was written.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Generic, Literal, TypeVar
@@ -159,17 +161,21 @@ class Project:
     def policy(self, name: str) -> Located[PolicySpec] | None:
         return self._index("policies").get(name)
 
-    def bpf_fns_in(self, path) -> list[str]:
-        """Names of the bpf-fns defined in the file at `path` (any spelling of it)."""
-        from pathlib import Path
-
+    def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
         cache = self.__dict__.setdefault("_fn_idx", {})
         if cache.get("n") != len(self.bpf_fns):
-            by_file: dict[str, list[str]] = {}
-            for f, fn in self.bpf_fns:
-                by_file.setdefault(str(Path(f).resolve()), []).append(fn)
+            by_file: dict[str, dict[str, BpfFnForm]] = {}
+            for (f, name), fn in self.bpf_fns.items():
+                by_file.setdefault(_resolved(f), {}).setdefault(name, fn)
             cache.update(n=len(self.bpf_fns), by_file=by_file)
-        return cache["by_file"].get(str(Path(path).resolve()), [])
+        return cache["by_file"]
+
+    def bpf_fns_in(self, path) -> list[str]:
+        """Names of the bpf-fns defined in the file at `path` (any spelling of it)."""
+        return list(self._fns_by_file().get(_resolved(str(path)), {}))
+
+    def bpf_fn(self, path, name: str) -> BpfFnForm | None:
+        return self._fns_by_file().get(_resolved(str(path)), {}).get(name)
 
     def wire(self) -> dict:
         """Sorted, deterministic wire form of the whole project."""
@@ -193,6 +199,11 @@ class Project:
 
     def policy_hash(self, name: str) -> str:
         return attest_value(self.policy_closure(name))
+
+
+@lru_cache(maxsize=4096)
+def _resolved(path: str) -> str:
+    return str(Path(path).resolve())
 
 
 def canonical_json(value: object) -> str:
