@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="/usr/bin:$PATH"
 tatara-build check examples/
+tatara-build render examples/ -o out/
+tatara-build build examples/ -o out/ --verify
+ls -l out/artifacts/*/

@@ -1,0 +1,49 @@
+"""Benchmark: first build and no-op rebuild of edge-protection, beside `cargo build` of the
+same crate (the same asm-route command run by hand) on the same machine in one run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PATH": f"/usr/bin:{os.environ.get('PATH', '')}"}
+
+
+def timed(argv, cwd=None, env=None) -> float:
+    t = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env or ENV, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    spec = ROOT / "examples" / "edge-protection.tlisp"
+    with tempfile.TemporaryDirectory() as tmp:
+        out, target = Path(tmp) / "out", Path(tmp) / "target"
+        cli = [sys.executable, "-m", "tatara_build", "build", str(spec), "-o", str(out),
+               "--target-dir", str(target)]
+        first = timed(cli)
+        noop = timed(cli)
+        crate = out / "crates" / "edge_protection"
+        shutil.rmtree(target)
+        cargo = ["cargo", "rustc", "--release", "--locked", "--target", "bpfel-unknown-none",
+                 "-Z", "build-std=core", "--", "--emit=asm", "-Zfunction-sections=no",
+                 "-Clinker=true"]
+        env = {**ENV, "RUSTC_BOOTSTRAP": "1", "CARGO_TARGET_DIR": str(target)}
+        cargo_first = timed(cargo, cwd=crate, env=env)
+        cargo_noop = timed(cargo, cwd=crate, env=env)
+    print(f"first build:  tatara-build {first:7.2f} s   cargo {cargo_first:7.2f} s   "
+          f"ratio {first / cargo_first:.2f}x")
+    print(f"no-op build:  tatara-build {noop:7.2f} s   cargo {cargo_noop:7.2f} s   "
+          f"ratio {noop / cargo_noop:.2f}x")
+    print(f"target no-op < 1 s: {'PASS' if noop < 1 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
