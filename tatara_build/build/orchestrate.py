@@ -110,9 +110,12 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
 
 def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes], out: Path,
               on_policy: Callable[[str], None] | None = None, echo: bool = False,
-              tc: Toolchain | None = None, target_dir: Path | None = None) -> list[PolicyResult]:
+              tc: Toolchain | None = None, target_dir: Path | None = None,
+              backend: str = "cargo") -> list[PolicyResult]:
     crates_root = out / "crates"
     write_tree(crates_root, files)
+    if backend == "nix":
+        return [_nix_policy(project, c, crates_root, out, on_policy, echo) for c in crates]
     tc = tc or detect()
     results = []
     for crate in crates:
@@ -120,3 +123,21 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
             on_policy(crate.policy)
         results.append(build_policy(project, crate, crates_root, out, files, tc, echo, target_dir))
     return results
+
+
+def _nix_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
+                on_policy, echo: bool) -> PolicyResult:
+    """Build with `nix build`, then check the Nix-written manifest against the spec."""
+    from tatara_build.build import nix_backend
+
+    if on_policy:
+        on_policy(crate.policy)
+    dest = out / "artifacts" / crate.policy
+    nix_backend.build_policy(crates_root, crate.policy, dest, echo)
+    data = json.loads((dest / manifest.MANIFEST).read_text())
+    expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
+    expected.update({f"{o['name']}.bpf.o": [o["spec_name"]] for o in crate.objects})
+    diags = manifest.check_against_spec(project, crate.policy, data["objects"], expected)
+    if diags:
+        raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec", diags)
+    return PolicyResult(crate.policy, dest, True, data["objects"])

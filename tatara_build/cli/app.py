@@ -52,17 +52,18 @@ def export(paths: Paths,
 def render(paths: Paths,
            out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
            check_only: Annotated[bool, typer.Option("--check", help="write nothing; exit 1 listing what would change")] = False,
+           flake_input: Annotated[str, typer.Option("--flake-input", help="the tatara-build flake the rendered flake.nix uses")] = "github:pleme-io/tatara-build",
            as_json: Json = False) -> None:
-    """Lower each policy to an aya crate (plus carried .bpf.o objects)."""
+    """Lower each policy to an aya crate (plus carried .bpf.o objects) and a flake."""
     from tatara_build.cli import render as render_mod
 
-    run_verb(lambda: render_mod.render(paths, out, check_only, as_json), as_json)
+    run_verb(lambda: render_mod.render(paths, out, check_only, as_json, flake_input), as_json)
 
 
 @app.command()
 def build(paths: Paths,
           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
-          backend: Annotated[str, typer.Option(help="cargo (local toolchain)")] = "cargo",
+          backend: Annotated[str, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = "cargo",
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
           target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
@@ -73,6 +74,18 @@ def build(paths: Paths,
 
     run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
                                      verify, target_dir), as_json)
+
+
+@app.command()
+def package(folder: Annotated[Path, typer.Argument(help="folder holding *.bpf.o")],
+            policy: Annotated[str, typer.Option(help="policy name")],
+            spec_hash: Annotated[str, typer.Option("--spec-hash")] = "",
+            route: Annotated[str, typer.Option(help="how the objects were built")] = "nix",
+            as_json: Json = False) -> None:
+    """Write .b3 files and tatara.manifest.json for objects already built (used by Nix)."""
+    from tatara_build.cli import package as package_mod
+
+    run_verb(lambda: package_mod.package(folder, policy, spec_hash, route), as_json)
 
 
 @app.command()

@@ -7,15 +7,15 @@ from pathlib import Path
 from tatara_build.cli.common import emit_json, load_project
 from tatara_build.diagnostics import has_errors
 from tatara_build.errors import SpecError
-from tatara_build.lower.plan import plan
+from tatara_build.lower.plan import DEFAULT_FLAKE_INPUT, plan
 from tatara_build.render.templates import render_file
 from tatara_build.render.writer import write_tree
 
 
-def render_files(paths: list[Path]):
+def render_files(paths: list[Path], flake_input: str = DEFAULT_FLAKE_INPUT):
     """Load, validate and lower; the rendered bytes per relative path, and the plan."""
     loaded = load_project(paths)
-    rplan, diags = plan(loaded.project)
+    rplan, diags = plan(loaded.project, flake_input)
     if has_errors(diags):
         exc = SpecError(f"{sum(d.severity == 'error' for d in diags)} errors while lowering", diags)
         exc.sources = loaded.sources  # type: ignore[attr-defined]
@@ -23,8 +23,9 @@ def render_files(paths: list[Path]):
     return {f.path: render_file(f) for f in rplan.files}, rplan, loaded
 
 
-def render(paths: list[Path], out: Path, check: bool, as_json: bool) -> int:
-    files, rplan, _ = render_files(paths)
+def render(paths: list[Path], out: Path, check: bool, as_json: bool,
+           flake_input: str = DEFAULT_FLAKE_INPUT) -> int:
+    files, rplan, _ = render_files(paths, flake_input)
     report = write_tree(out, files, check=check)
     if as_json:
         emit_json({"ok": not (check and report.changed), "out": str(out),

@@ -9,7 +9,7 @@ from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
 from tatara_build.lower.naming import snake
-from tatara_build.spec.ir import Project
+from tatara_build.spec.ir import Project, attest_value
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,13 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
     return files
 
 
-def plan(project: Project) -> tuple[RenderPlan, list[Diagnostic]]:
-    """One crate (plus carried objects) per policy, in policy-name order."""
+DEFAULT_FLAKE_INPUT = "github:pleme-io/tatara-build"
+
+
+def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT
+         ) -> tuple[RenderPlan, list[Diagnostic]]:
+    """One crate (plus carried objects) per policy, in policy-name order, and a flake
+    (`flake.nix` + `policies.nix`) whose packages build every policy."""
     out = RenderPlan()
     diags: list[Diagnostic] = []
     for pol in sorted(project.policies, key=lambda p: snake(p.spec.name)):
@@ -71,4 +76,8 @@ def plan(project: Project) -> tuple[RenderPlan, list[Diagnostic]]:
         diags += d
         out.crates.append(ctx)
         out.files += plan_crate(ctx)
+    out.project_hash = attest_value([c.spec_hash for c in out.crates])
+    common = {"crates": out.crates, "spec_hash": out.project_hash, "flake_input": flake_input}
+    out.files.append(PlannedFile("flake.nix", "nix/flake.nix.j2", common))
+    out.files.append(PlannedFile("policies.nix", "nix/policies.nix.j2", common))
     return out, diags
