@@ -10,10 +10,10 @@ the wire form and the spec hash never depend on where a spec was written.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Generic, Literal, TypeVar
 
 import blake3
