@@ -96,6 +96,65 @@ def doctor(as_json: Json = False) -> None:
     run_verb(lambda: build_mod.doctor(as_json), as_json)
 
 
+Policy = Annotated[str, typer.Argument(help="policy name")]
+SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
+Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder")]
+Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
+Runtime = Annotated[str, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
+
+
+@app.command()
+def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+         runtime: Runtime = "bpftool", pin_root: Root = None, as_json: Json = False) -> None:
+    """Show what `apply` would do against the live kernel."""
+    from tatara_build.cli import runtime_verbs as rv
+
+    run_verb(lambda: rv.plan(policy, paths or [], artifacts, runtime, pin_root, as_json), as_json)
+
+
+@app.command()
+def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+          runtime: Runtime = "bpftool", pin_root: Root = None,
+          netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
+          as_json: Json = False) -> None:
+    """Create maps, load and attach the policy; undo everything on failure."""
+    from tatara_build.cli import runtime_verbs as rv
+
+    run_verb(lambda: rv.apply(policy, paths or [], artifacts, runtime, pin_root, netns, as_json),
+             as_json)
+
+
+@app.command()
+def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+           pin_root: Root = None, as_json: Json = False) -> None:
+    """Compare the policy with what is live (missing, extra, different tag); exit 1 on drift."""
+    from tatara_build.cli import runtime_verbs as rv
+
+    run_verb(lambda: rv.status(policy, paths or [], artifacts, pin_root, as_json), as_json)
+
+
+@app.command()
+def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+           pin_root: Root = None, as_json: Json = False) -> None:
+    """Remove everything the policy owns, and nothing else."""
+    from tatara_build.cli import runtime_verbs as rv
+
+    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json), as_json)
+
+
+@app.command(name="map")
+def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], policy: Policy,
+            name: Annotated[str, typer.Argument(help="map name")], paths: SpecPaths = None,
+            key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
+            value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
+            pin_root: Root = None, as_json: Json = False) -> None:
+    """Read and write a pinned map by its spec's key and value sizes."""
+    from tatara_build.cli.map_verb import map_verb
+
+    run_verb(lambda: map_verb(action, policy, name, paths or [], key, value, pin_root, as_json),
+             as_json)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")

@@ -1,0 +1,74 @@
+"""`tatara-build map dump|get|set`: read and write a policy's pinned maps by its spec's
+sizes (keys and values as integers, little-endian, or hex with two digits per byte)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tatara_build.cli.common import emit_json, load_project
+from tatara_build.errors import SpecError
+from tatara_build.lower.naming import snake
+from tatara_build.runtime import bpftool
+from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
+from tatara_build.spec.kinds import MAP_KINDS
+
+
+def encode(text: str, size: int, what: str) -> bytes:
+    """`42` -> little-endian `size` bytes; `hex:2a00...` or `0x..` -> those bytes."""
+    t = text.strip().lower()
+    if t.startswith("hex:"):
+        try:
+            data = bytes.fromhex(t[4:])
+        except ValueError:
+            raise SpecError(f"{what} `{text}` is not hex (two digits per byte)") from None
+        if len(data) != size:
+            raise SpecError(f"{what} has {len(data)} bytes; the map's {what} size is {size}")
+        return data
+    try:
+        n = int(t, 0)
+    except ValueError:
+        raise SpecError(f"{what} `{text}` is neither an integer nor hex:.. bytes") from None
+    if n < 0 or n >= 1 << (8 * size):
+        raise SpecError(f"{what} {n} does not fit in {size} bytes")
+    return n.to_bytes(size, "little")
+
+
+def _decode(values: list[str]) -> int:
+    return int.from_bytes(bytes(int(v, 16) for v in values), "little")
+
+
+def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | None,
+             value: str | None, root: Path | None, as_json: bool) -> int:
+    project = load_project(paths or [Path(".")]).project
+    loc = project.map(name)
+    if loc is None:
+        raise SpecError(f"no map `{name}` in the spec")
+    m = loc.spec
+    pin = PinLayout(snake(policy), root or DEFAULT_ROOT).map_pin(snake(m.name), m.pin_path)
+    if not pin.exists():
+        raise SpecError(f"map `{name}` is not pinned at {pin}: apply policy `{policy}` first")
+    if action == "set":
+        if key is None or value is None:
+            raise SpecError("map set needs --key and --value")
+        bpftool.map_update(pin, encode(key, m.key_size, "key"), encode(value, m.value_size, "value"))
+        rows = [{"key": key, "value": value}]
+    elif action in ("dump", "get"):
+        rows = []
+        for e in bpftool.map_dump(pin):
+            k = _decode(e["key"])
+            vals = [_decode(v["value"]) for v in e["values"]] if "values" in e else [_decode(e["value"])]
+            rows.append({"key": k, "value": vals[0] if len(vals) == 1 else vals})
+        if action == "get":
+            if key is None:
+                raise SpecError("map get needs --key")
+            want = int.from_bytes(encode(key, m.key_size, "key"), "little")
+            rows = [r for r in rows if r["key"] == want]
+    else:
+        raise SpecError(f"unknown map action `{action}` (dump, get, set)")
+    if as_json:
+        emit_json({"map": name, "kind": m.kind, "pin": str(pin), "entries": rows})
+    else:
+        per_cpu = MAP_KINDS[m.kind].per_cpu
+        for r in rows:
+            print(f"{r['key']}: {r['value']}" + ("  (per CPU)" if per_cpu and action != 'set' else ""))
+    return 0

@@ -1,0 +1,97 @@
+"""`plan`, `apply`, `status`, `detach`, `map`: the policy lifecycle from the command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tatara_build.cli.common import emit_json, load_project
+from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.runtime import lifecycle
+from tatara_build.runtime.kernel import Kernel
+from tatara_build.runtime.layout import DEFAULT_ROOT
+from tatara_build.runtime.probe import BPFFS, bpffs_mounted
+from tatara_build.runtime.simulated import SimulatedRuntime
+from tatara_build.runtime.state import Journal
+from tatara_build.runtime.target import load_target
+
+
+def preflight(runtime: str) -> None:
+    """Refuse clearly, before touching anything, when the kernel can't be reached."""
+    if runtime == "simulated":
+        return
+    if runtime != "bpftool":
+        raise SpecError(f"unknown runtime `{runtime}` (bpftool or simulated)")
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("loading BPF programs needs root (run with sudo)")
+    if not bpffs_mounted():
+        raise EnvironmentProblem(f"no BPF filesystem at {BPFFS}; mount it with: "
+                                 f"mount -t bpf bpf {BPFFS}")
+
+
+def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+    project = load_project(paths or [Path(".")]).project
+    return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+
+
+def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
+         as_json: bool) -> int:
+    t = _target(policy, paths, artifacts, root)
+    if runtime == "simulated":
+        actions = SimulatedRuntime().plan(t)
+    else:
+        preflight(runtime)
+        actions = lifecycle.plan(t, Journal(t.policy))
+    _print_actions(actions, as_json, "plan")
+    return 0
+
+
+def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
+          netns: str | None, as_json: bool) -> int:
+    t = _target(policy, paths, artifacts, root)
+    preflight(runtime)
+    if runtime == "simulated":
+        sim = SimulatedRuntime()
+        actions = sim.apply(t)
+    else:
+        k = Kernel(netns)
+        actions = lifecycle.apply(t, k)
+    _print_actions(actions, as_json, "applied")
+    return 0
+
+
+def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+           as_json: bool) -> int:
+    from tatara_build.runtime.observe import drift
+
+    t = _target(policy, paths, artifacts, root)
+    preflight("bpftool")
+    report = drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    if as_json:
+        emit_json(report)
+    else:
+        print(f"policy {t.policy}: {report['state']}")
+        for d in report["drift"]:
+            print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
+    return 0 if report["state"] == "in sync" else 1
+
+
+def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+           as_json: bool) -> int:
+    t = _target(policy, paths, artifacts, root)
+    preflight("bpftool")
+    n = lifecycle.detach(t, Kernel())
+    if as_json:
+        emit_json({"ok": True, "policy": t.policy, "undone": n})
+    else:
+        print(f"detached policy {t.policy}: {n} attachments removed, pins under {t.layout.base} gone")
+    return 0
+
+
+def _print_actions(actions, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json({"ok": True, "actions": [a.as_dict() for a in actions]})
+        return
+    for a in actions:
+        print(f"{a.kind:>10}  {a.target}  {a.detail}")
+    print(f"{verb}: {len([a for a in actions if a.kind != 'nothing'])} changes")

@@ -1,0 +1,57 @@
+"""What apply works from: the policy's specs plus its built artifacts (manifest)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tatara_build.build.manifest import MANIFEST
+from tatara_build.errors import SpecError
+from tatara_build.lower.naming import snake
+from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
+from tatara_build.spec.ir import MapSpec, ProgramSpec, Project
+
+
+@dataclass
+class Target:
+    policy: str
+    layout: PinLayout
+    maps: list[MapSpec]
+    programs: list[ProgramSpec]
+    objects: dict[str, dict]  # file -> manifest entry
+    folder: Path  # artifacts/<policy>
+    owner: dict[str, str] = field(default_factory=dict)  # program name -> object file
+
+    def object_path(self, file: str) -> Path:
+        return self.folder / file
+
+    def map_pin(self, m: MapSpec) -> Path:
+        return self.layout.map_pin(snake(m.name), m.pin_path)
+
+    def prog_pin(self, p: ProgramSpec) -> Path:
+        return self.layout.prog_pin(snake(p.name), p.pin_path)
+
+
+def load_target(project: Project, policy: str, artifacts: Path, root: Path = DEFAULT_ROOT
+                ) -> Target:
+    pol = project.policy(policy)
+    if pol is None:
+        names = ", ".join(p.spec.name for p in project.policies) or "none"
+        raise SpecError(f"no policy `{policy}` in the spec (policies: {names})")
+    folder = artifacts / snake(policy)
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except OSError:
+        raise SpecError(f"no {MANIFEST} in {folder}: run `tatara-build build` first") from None
+    except ValueError as exc:
+        raise SpecError(f"{folder / MANIFEST} is not valid JSON: {exc}") from None
+    if data.get("spec_hash") and data["spec_hash"] != project.policy_hash(policy):
+        raise SpecError(f"artifacts in {folder} were built from another version of policy "
+                        f"`{policy}`: rebuild with `tatara-build build`")
+    objects = {o["file"]: o for o in data["objects"]}
+    owner = {p["name"]: f for f, o in objects.items() for p in o["programs"]}
+    maps = [project.map(n).spec for n in pol.spec.maps if project.map(n)]  # type: ignore[union-attr]
+    progs = [project.program(n).spec for n in pol.spec.programs if project.program(n)]  # type: ignore[union-attr]
+    return Target(snake(policy), PinLayout(snake(policy), root), maps, progs, objects, folder,
+                  owner)
