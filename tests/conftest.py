@@ -49,3 +49,36 @@ def rendered(path: Path) -> str:
     loaded = load_project([path], strict=False)
     sc: SourceCache = loaded.sources
     return "\n".join(render(d, sc) for d in loaded.diagnostics)
+
+
+BUILD_TARGET = Path(__import__("os").environ.get(
+    "TATARA_TEST_TARGET", Path.home() / ".cache/tatara-build-tests/target"))
+
+
+def build_cli(paths, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`tatara-build build` with the shared cargo target folder (core compiled once)."""
+    return run_cli("build", *map(str, paths), "-o", str(out), "--target-dir", str(BUILD_TARGET),
+                   *extra)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """The examples, built once per test session."""
+    from tatara_build.build.toolchain import detect
+
+    tc = detect()
+    if tc.route == "none":
+        pytest.fail("no BPF toolchain: " + "; ".join(tc.problems))
+    out = tmp_path_factory.mktemp("build") / "out"
+    r = build_cli([EXAMPLES], out, "--json")
+    assert r.returncode == 0, r.stderr[-4000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_runtime(tmp_path_factory) -> Path:
+    """tests/fixtures/runtime.tlisp, built once per session."""
+    out = tmp_path_factory.mktemp("rtbuild") / "out"
+    r = build_cli([ROOT / "tests" / "fixtures" / "runtime.tlisp"], out)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return out

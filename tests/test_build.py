@@ -4,7 +4,6 @@ the kernel (scratch pins), and the failure classes a user meets."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,30 +12,17 @@ import blake3
 import pytest
 
 from tatara_build.build.toolchain import detect
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, build_cli
 from tests.kernel_util import eth, ipv4, require_kernel, scratch_pins, tcp, udp
 
 pytestmark = pytest.mark.compile
-TARGET = Path(os.environ.get("TATARA_TEST_TARGET", Path.home() / ".cache/tatara-build-tests/target"))
+build = build_cli
 
 
 def _need_toolchain():
     tc = detect()
     if tc.route == "none":
         pytest.fail("no BPF toolchain: " + "; ".join(tc.problems))  # CI installs it: a real failure
-
-
-def build(paths, out: Path, *extra: str):
-    return run_cli("build", *map(str, paths), "-o", str(out), "--target-dir", str(TARGET), *extra)
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory) -> Path:
-    _need_toolchain()
-    out = tmp_path_factory.mktemp("build") / "out"
-    r = build([EXAMPLES], out, "--json")
-    assert r.returncode == 0, r.stderr[-4000:]
-    return out
 
 
 def manifest(out: Path, policy: str) -> dict:

@@ -205,6 +205,12 @@ class Kernel:
                 self.tc(["qdisc", "del", "dev", rec["dev"], "clsact"])
             elif op == "cgroup-detach":
                 self.bpftool(["cgroup", "detach", rec["cgroup"], rec["dir"], "pinned", rec["pin"]])
+            elif op == "rmdir-empty":
+                for d in sorted(rec["paths"], key=len, reverse=True):
+                    try:
+                        Path(d).rmdir()
+                    except OSError:
+                        pass  # not empty (not ours to remove) or already gone
             elif op == "xdp-restore":
                 self.bpftool(["-n", "net", "attach", "xdp", "pinned", rec["pin"], "dev", rec["dev"],
                               "overwrite"], in_netns=True)

@@ -107,7 +107,16 @@ class _Steps:
         self.n += 1
 
 
+def _own_dirs(t: Target, journal: Journal) -> None:
+    """Record the pin folders this apply creates, so an undo removes them too."""
+    dirs = [d for d in (t.layout.base, t.layout.maps, t.layout.progs, t.layout.links,
+                        t.layout.staging) if not d.exists()]
+    if dirs:
+        journal.record({"op": "rmdir-empty", "paths": [str(d) for d in dirs]})
+
+
 def _install(t: Target, k: Kernel, journal: Journal, steps: _Steps) -> dict:
+    _own_dirs(t, journal)
     for m in t.maps:
         steps.tick()
         undo = k.ensure_map(m, t.map_pin(m))
