@@ -171,7 +171,7 @@ def test_reapply_unchanged_makes_no_kernel_change(built_runtime, lab):
 
 def test_fault_at_every_step_leaves_the_kernel_as_before(built_runtime, lab):
     t = target(built_runtime, lab)
-    steps = 3 + 1 + 5  # maps, one object, five attaches
+    steps = 1 + 1 + 5  # the maps (one batch), one object, five attaches
     for i in range(steps):
         with pytest.raises(lifecycle.Fault):
             lifecycle.apply(t, Kernel(lab.netns), fault_at=i)
@@ -200,10 +200,10 @@ def test_kill_9_mid_apply_is_repaired_by_the_next_apply(built_runtime, lab):
     t = target(built_runtime, lab)
     argv = [sys.executable, "-m", "tatara_build", "apply", "rt_all", str(SPEC), "--artifacts",
             str(built_runtime / "artifacts"), "--pin-root", str(lab.root), "--netns", lab.netns]
-    env = {**os.environ, "TATARA_PAUSE_AFTER_STEP": "6"}
+    env = {**os.environ, "TATARA_PAUSE_AFTER_STEP": "4"}
     p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
     try:
-        assert "paused after 6 steps" in p.stdout.readline()
+        assert "paused after 4 steps" in p.stdout.readline()
     finally:
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -231,11 +231,16 @@ def test_map_create_reuse_and_mismatch(built_runtime, lab):
     k = Kernel()
     m = t.maps[1]  # rt_flows: hash, key 4, value 8, 64 entries
     pin = lab.root / "m" / "flows"
-    assert k.ensure_map(m, pin) == {"op": "unpin", "path": str(pin)}
-    assert k.ensure_map(m, pin) is None  # reused
+    assert k.ensure_maps([(m, pin)]) == [{"op": "unpin", "path": str(pin)}]
+    assert k.ensure_maps([(m, pin)]) == []  # reused
     with pytest.raises(MapError) as exc:
-        k.ensure_map(m.model_copy(update={"value_size": 4}), pin)
+        k.ensure_maps([(m.model_copy(update={"value_size": 4}), pin)])
     assert "bytes_value 8 (spec 4)" in str(exc.value)
+    # a batch that fails half way removes what it created
+    bad = m.model_copy(update={"name": "bad", "key_size": 0})
+    with pytest.raises(MapError):
+        k.ensure_maps([(m, lab.root / "m" / "a"), (bad, lab.root / "m" / "b")])
+    assert not (lab.root / "m" / "a").exists() and not (lab.root / "m" / "b").exists()
 
 
 def test_verifier_rejection_carries_the_log(lab, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from functools import lru_cache
 from pathlib import Path
 
 from tatara_build.build.proc import Result, run
@@ -20,6 +21,7 @@ _LOG = re.compile(r"libbpf: prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- E
 _FAILED = re.compile(r"libbpf: prog '([^']+)': BPF program load failed: (.+)")
 
 
+@lru_cache(maxsize=1)
 def bpftool_path() -> str:
     path = shutil.which("bpftool")
     if not path:
@@ -44,6 +46,8 @@ def error_text(res: Result) -> str:
     """The error bpftool gave: `{"error": ...}` on stdout with -j, else stderr."""
     try:
         data = parse_json(res)
+        if isinstance(data, list) and data and isinstance(data[-1], dict):
+            data = data[-1].get("output")  # batch: the failed command is the last one
         if isinstance(data, dict) and "error" in data:
             return str(data["error"])
     except ValueError:

@@ -37,6 +37,7 @@ class Kernel:
     def __init__(self, netns: str | None = None):
         self.netns = netns
         self.calls = 0  # bpftool/tc invocations (the benchmark and tests count them)
+        self._clsact: set[tuple[str | None, str]] = set()  # devices known to have clsact
 
     # --- plumbing ------------------------------------------------------------------------
     def _ns(self, argv: list[str]) -> list[str]:
@@ -54,23 +55,38 @@ class Kernel:
         return run(self._ns(["tc", *args]))
 
     # --- maps ----------------------------------------------------------------------------
-    def ensure_map(self, spec: MapSpec, pin: Path) -> dict | None:
-        """Create and pin `spec` at `pin`, or check the map already there; undo or None."""
-        kind = MAP_KINDS[spec.kind]
-        if pin.exists():
-            self.check_map(spec, pin)
-            return None
-        pin.parent.mkdir(parents=True, exist_ok=True)
-        entries = spec.max_entries or (os.cpu_count() or 1)  # perf-event-array: one per CPU
-        args = ["-n", "map", "create", str(pin), "type", kind.bpftool_type, "key",
-                str(spec.key_size), "value", str(spec.value_size), "entries", str(entries),
-                "name", spec.name[:15]]
-        if kind.flags:
-            args += ["flags", str(kind.flags)]
-        res = self.bpftool(args)
+    def ensure_maps(self, wanted: list[tuple[MapSpec, Path]]) -> list[dict]:
+        """Create every missing map in one `bpftool batch` (one process, not one per map),
+        check the ones already pinned; undo records of the created ones. On a failure the
+        maps this call created are removed again before MapError is raised."""
+        missing: list[tuple[MapSpec, Path]] = []
+        for spec, pin in wanted:
+            if pin.exists():
+                self.check_map(spec, pin)
+            else:
+                missing.append((spec, pin))
+        if not missing:
+            return []
+        lines = []
+        for spec, pin in missing:
+            pin.parent.mkdir(parents=True, exist_ok=True)
+            kind = MAP_KINDS[spec.kind]
+            entries = spec.max_entries or (os.cpu_count() or 1)
+            line = (f"map create {pin} type {kind.bpftool_type} key {spec.key_size} value "
+                    f"{spec.value_size} entries {entries} name {spec.name[:15]}")
+            lines.append(line + (f" flags {kind.flags}" if kind.flags else ""))
+        self.calls += 1
+        res = run([bpftool.bpftool_path(), "-n", "-j", "batch", "file", "-"],
+                  input="\n".join(lines) + "\n")
+        done = len(bpftool.parse_json(res) or []) if res.stdout.strip().startswith("[") else 0
+        created = missing if res.ok else missing[: max(0, done - 1)]
+        undo = [{"op": "unpin", "path": str(pin)} for _, pin in created]
         if not res.ok:
-            raise MapError(f"create `{spec.name}` at {pin}: {bpftool.error_text(res)}")
-        return {"op": "unpin", "path": str(pin)}
+            for rec in undo:
+                self.undo(rec)
+            bad = missing[max(0, done - 1)][0].name if done else missing[0][0].name
+            raise MapError(f"create `{bad}`: {bpftool.error_text(res)}")
+        return undo
 
     def check_map(self, spec: MapSpec, pin: Path) -> None:
         res = self.bpftool(["map", "show", "pinned", str(pin)])
@@ -97,9 +113,9 @@ class Kernel:
         return {p.name: p for p in into.iterdir()}
 
     def prog_info(self, pin: Path) -> dict | None:
-        res = self.bpftool(["prog", "show", "pinned", str(pin)])
-        data = bpftool.parse_json(res) if res.ok else None
-        return data if isinstance(data, dict) else None
+        """{id, tag} of a pinned program, through bpf(2) rather than a bpftool process."""
+        got = links.prog_id_tag(pin)
+        return {"id": got[0], "tag": got[1]} if got else None
 
     # --- attach --------------------------------------------------------------------------
     def attach(self, spec: ProgramSpec, pin: Path, links_dir: Path, replace_id: int | None = None
@@ -158,11 +174,15 @@ class Kernel:
 
     def _tc(self, spec: ProgramSpec, pin: Path) -> list[dict]:
         dev, direction = spec.attach.target, spec.attach.direction or "ingress"
-        shown = self.tc(["-j", "qdisc", "show", "dev", dev])
-        if not shown.ok:
-            raise AttachFailed(f"tc on {dev}: {shown.stderr.strip()}")
-        had_clsact = '"clsact"' in shown.stdout
         undo: list[dict] = []
+        if (self.netns, dev) not in self._clsact:
+            shown = self.tc(["-j", "qdisc", "show", "dev", dev])
+            if not shown.ok:
+                raise AttachFailed(f"tc on {dev}: {shown.stderr.strip()}")
+            had_clsact = '"clsact"' in shown.stdout
+            self._clsact.add((self.netns, dev))
+        else:
+            had_clsact = True
         if not had_clsact:
             res = self.tc(["qdisc", "replace", "dev", dev, "clsact"])
             if not res.ok:

@@ -115,13 +115,15 @@ def _own_dirs(t: Target, journal: Journal) -> None:
         journal.record({"op": "rmdir-empty", "paths": [str(d) for d in dirs]})
 
 
+def _maps(t: Target, k: Kernel, journal: Journal, steps: _Steps) -> None:
+    steps.tick()
+    for undo in k.ensure_maps([(m, t.map_pin(m)) for m in t.maps]):
+        journal.record(undo)
+
+
 def _install(t: Target, k: Kernel, journal: Journal, steps: _Steps) -> dict:
     _own_dirs(t, journal)
-    for m in t.maps:
-        steps.tick()
-        undo = k.ensure_map(m, t.map_pin(m))
-        if undo:
-            journal.record(undo)
+    _maps(t, k, journal, steps)
     pins = _load_all(t, k, journal, steps)
     attach: dict[str, list[dict]] = {}
     for p in t.programs:
@@ -165,11 +167,7 @@ def _in_object(obj: dict, map_name: str) -> bool:
 def _replace(t: Target, k: Kernel, journal: Journal, steps: _Steps, old: dict) -> dict:
     """Load the new objects beside the old, switch each hook atomically where it can,
     then move the new pins over the old ones."""
-    for m in t.maps:
-        steps.tick()
-        undo = k.ensure_map(m, t.map_pin(m))
-        if undo:
-            journal.record(undo)
+    _maps(t, k, journal, steps)
     staged = _load_all(t, k, journal, steps, staging=True)
     attach: dict[str, list[dict]] = {}
     for p in t.programs:

@@ -76,6 +76,30 @@ def obj_pin(fd: int, path: Path) -> None:
     _bpf(BPF_OBJ_PIN, attr)
 
 
+BPF_OBJ_GET_INFO_BY_FD = 15
+
+
+def prog_id_tag(pin: Path) -> tuple[int, str] | None:
+    """(id, tag) of the program pinned at `pin`, from bpf(2) directly (no subprocess)."""
+    try:
+        fd = obj_get(pin)
+    except OSError:
+        return None
+    try:
+        info = (ctypes.c_ubyte * 256)()
+        attr = bytearray(128)
+        attr[0:4] = fd.to_bytes(4, "little")
+        attr[4:8] = (256).to_bytes(4, "little")
+        attr[8:16] = ctypes.addressof(info).to_bytes(8, "little")
+        _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+        raw = bytes(info)
+        return int.from_bytes(raw[4:8], "little"), raw[8:16].hex()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
     attr = bytearray(128)
     attr[0:4] = prog_fd.to_bytes(4, "little")

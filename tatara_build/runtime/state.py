@@ -43,12 +43,17 @@ def policy_lock(policy: str):
 
 
 class Journal:
-    """`<state>/<policy>.json`: status, the undo records of done steps, what is applied."""
+    """`<state>/<policy>.json` (status and what is applied) plus `<policy>.steps.jsonl`,
+    an append-only log of undo records: one short write per kernel change instead of
+    rewriting the state file (which cost half of an apply's time, bench_apply.py).
+    A line written before a kill -9 is in the page cache, so the next apply reads it."""
 
     def __init__(self, policy: str):
         self.path = state_dir() / f"{policy}.json"
-        self.data: dict = self._read() or {"policy": policy, "status": "absent", "steps": [],
-                                          "applied": {}}
+        self.steps_path = state_dir() / f"{policy}.steps.jsonl"
+        self.data: dict = self._read() or {"policy": policy, "status": "absent", "applied": {}}
+        self.data["steps"] = self._read_steps()
+        self._log = None
 
     def _read(self) -> dict | None:
         try:
@@ -56,11 +61,33 @@ class Journal:
         except (OSError, ValueError):
             return None
 
+    def _read_steps(self) -> list[dict]:
+        try:
+            lines = self.steps_path.read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for ln in lines:
+            try:
+                out.append(json.loads(ln))
+            except ValueError:
+                break  # a torn last line: that change never completed
+        return out
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps({k: v for k, v in self.data.items() if k != "steps"},
+                                  indent=2, sort_keys=True))
         os.replace(tmp, self.path)
+        if not self.data["steps"]:
+            self._close()
+            self.steps_path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     @property
     def status(self) -> str:
@@ -77,10 +104,13 @@ class Journal:
     def record(self, undo: dict) -> None:
         """Called right after a kernel change succeeded, before the next one starts."""
         self.data["steps"].append(undo)
-        self.save()
+        if self._log is None:
+            self.steps_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.steps_path, "a", buffering=1)
+        self._log.write(json.dumps(undo, sort_keys=True) + "\n")
 
     def finish(self, applied: dict) -> None:
-        self.data.update(status="applied", applied=applied)
+        self.data.update(status="applied", applied=applied, steps=[])
         self.save()
 
     def clear(self) -> None:
