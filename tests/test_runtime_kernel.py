@@ -19,8 +19,7 @@ import pytest
 
 from tatara_build.cli.common import load_project
 from tatara_build.runtime import lifecycle
-from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError, Unsupported, \
-    VerifierRejected
+from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError, Unsupported, VerifierRejected
 from tatara_build.runtime.kernel import Kernel, tc_pref
 from tatara_build.runtime.observe import drift
 from tatara_build.runtime.simulated import SimulatedRuntime

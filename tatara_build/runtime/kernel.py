@@ -4,7 +4,7 @@ Every kernel change returns an undo record (plain data), so the executor can rol
 back in reverse and a killed apply can be repaired from its journal. Maps are
 created and pinned from their specs first; objects are then loaded with `loadall`
 rebinding their maps to those pins. bpftool does not check a reused pin's type or
-size, so `ensure_map` does. Attach: xdp via `net attach` (`overwrite` only to replace
+size, so `ensure_maps` does. Attach: xdp via `net attach` (`overwrite` only to replace
 our own program), tc via clsact + `filter replace` at a fixed pref/handle,
 cgroup-skb via `cgroup attach ... multi`, tracepoint/perf-event via pinned bpf_links
 (links.py); socket filters are loaded and pinned; kprobe and lsm report what the
