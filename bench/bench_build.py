@@ -29,6 +29,9 @@ def main() -> int:
                "--target-dir", str(target)]
         first = timed(cli)
         noop = timed(cli)
+        import json
+        inner = json.loads(subprocess.run(cli + ["--json"], env=ENV, capture_output=True,
+                                          text=True, check=True).stdout)["seconds"]
         crate = out / "crates" / "edge_protection"
         shutil.rmtree(target)
         cargo = ["cargo", "rustc", "--release", "--locked", "--target", "bpfel-unknown-none",
@@ -41,7 +44,10 @@ def main() -> int:
           f"ratio {first / cargo_first:.2f}x")
     print(f"no-op build:  tatara-build {noop:7.2f} s   cargo {cargo_noop:7.2f} s   "
           f"ratio {noop / cargo_noop:.2f}x")
-    print(f"target no-op < 1 s: {'PASS' if noop < 1 else 'FAIL'}")
+    print(f"no-op build inside the process (spec read, render, key check): {inner:.2f} s; "
+          f"the rest of {noop:.2f} s is Python start-up and imports")
+    print(f"target no-op < 1 s: {'PASS' if noop < 1 else 'FAIL'} (process), "
+          f"{'PASS' if inner < 1 else 'FAIL'} (build work)")
     return 0
 
 

@@ -36,7 +36,7 @@ ATTEST_NAMESPACE = "pleme.io/ebpf"
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def wire(self) -> dict:
         """The JSON wire form (snake_case keys, `None` as null, as upstream serde)."""
