@@ -3,7 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="/usr/bin:$PATH"
 tatara-build check examples/
 tatara-build render examples/ -o out/
 tatara-build build examples/ -o out/ --verify

@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="/usr/bin:$PATH"   # Debian rustc-web (with rust-src) before any rustup shim
 python3 -m ruff check tatara_build tests bench
 python3 -m pytest -q -ra "$@"

@@ -19,9 +19,11 @@ from tatara_build.diagnostics import Diagnostic, Span, error
 from tatara_build.spec.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.spec.suggest import suggest
+from tatara_build.spec.testspec import TestSpec
 
-SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec}
-SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy"}
+SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
+SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
+             "tests": "defbpf-test"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -128,7 +130,7 @@ def compile_document(data: Any, text: str, file: str, sink) -> list[Diagnostic]:
     unknown = [k for k in data if k not in SECTIONS]
     for k in unknown:
         guess = suggest(k, list(SECTIONS))
-        diags.append(error(f"unknown top-level key `{k}` (allowed: maps, programs, policies)",
+        diags.append(error(f"unknown top-level key `{k}` (allowed: maps, programs, policies, tests)",
                            _Locator(text, file).span(_Locator(text, file).find(k)) or Span(file, 1, 1),
                            f"did you mean `{guess}`?" if guess else None))
     loc = _Locator(text, file)

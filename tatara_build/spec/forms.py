@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
 from tatara_build.reader.lisp import Node
 from tatara_build.spec.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
+from tatara_build.spec.testspec import TestSpec
 from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.spec.suggest import suggest
 
@@ -48,6 +49,12 @@ FORMS: dict[str, FormDef] = {
         PolicySpec,
         {"name": "str", "description": "str", "programs": "strlist", "maps": "strlist"},
         ("name", "description"),
+    ),
+    "defbpf-test": FormDef(
+        TestSpec,
+        {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
+         "expect": "action", "maps-after": "data"},
+        ("name", "program", "expect"),
     ),
 }
 KIND_TABLES = {"program-kind": PROGRAM_KINDS, "map-kind": MAP_KINDS}
@@ -167,7 +174,30 @@ def _attach(node: Node, spans: dict[str, Span]) -> dict:
     return {names[i]: _string(f"attach.{names[i]}", v) for i, v in enumerate(items)}
 
 
+def to_data(node: Node):
+    """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
+    lists -> list, keywords -> ":name", atoms as they are."""
+    if node.kind == "list":
+        items = node.items
+        if items and len(items) % 2 == 0 and all(k.kind == "kw" for k in items[0::2]):
+            return {str(k.value).replace("-", "_"): to_data(v) for k, v in zip(items[0::2],
+                                                                              items[1::2])}
+        return [to_data(x) for x in items]
+    if node.kind == "kw":
+        return f":{node.value}"
+    if node.kind == "quote":
+        return to_data(node.value)  # type: ignore[arg-type]
+    return node.value
+
+
 def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field: str):
+    if kind == "data":
+        return to_data(node)
+    if kind == "action":
+        if node.kind not in ("kw", "int"):
+            _fail(f"compile error in :{key}: expected an action keyword or an integer, got "
+                  f"{node.shape()}", node.span)
+        return to_data(node)
     if kind == "str":
         return _string(key, node)
     if kind == "u32":
@@ -192,10 +222,14 @@ def compile_form(form: Node, file: str) -> Located:
         data[field] = convert_field(fdef.fields[key], key, node, spans, field)
     try:
         spec = fdef.model(**data)
-    except ValidationError as exc:  # only reachable for rules the converters don't cover
+    except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        _fail(f"compile error in :{loc.replace('_', '-')}: {err['msg']}", spans.get(loc, head.span))
+        top = str(err["loc"][0]) if err["loc"] else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}", spans.get(top, head.span))
     return Located(spec, file, spans)
 
 

@@ -93,7 +93,7 @@ class ProjectWire(_Spec):
     policies: list[PolicySpec] = Field(default_factory=list)
 
 
-T = TypeVar("T", ProgramSpec, MapSpec, PolicySpec)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,7 @@ class Project:
     maps: list[Located[MapSpec]] = field(default_factory=list)
     policies: list[Located[PolicySpec]] = field(default_factory=list)
     bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
+    tests: list[Located] = field(default_factory=list)  # Located[TestSpec]
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 

@@ -36,6 +36,8 @@ def _sink(project: Project):
             project.maps.append(obj)
         elif kind == "defbpf-policy":
             project.policies.append(obj)
+        elif kind == "defbpf-test":
+            project.tests.append(obj)
         elif kind == "broken":
             project.broken.add(obj)
         elif kind == "bpf-fn":

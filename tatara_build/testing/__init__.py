@@ -1,0 +1,1 @@
+"""`defbpf-test`: building packets and running them through programs in the kernel."""
