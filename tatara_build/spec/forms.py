@@ -20,9 +20,9 @@ from pydantic import ValidationError
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
 from tatara_build.reader.lisp import Node
 from tatara_build.spec.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
-from tatara_build.spec.testspec import TestSpec
 from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.spec.suggest import suggest
+from tatara_build.spec.testspec import TestSpec
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,8 @@ def to_data(node: Node):
     if node.kind == "list":
         items = node.items
         if items and len(items) % 2 == 0 and all(k.kind == "kw" for k in items[0::2]):
-            return {str(k.value).replace("-", "_"): to_data(v) for k, v in zip(items[0::2],
-                                                                              items[1::2])}
+            pairs = zip(items[0::2], items[1::2], strict=True)
+            return {str(k.value).replace("-", "_"): to_data(v) for k, v in pairs}
         return [to_data(x) for x in items]
     if node.kind == "kw":
         return f":{node.value}"
