@@ -76,6 +76,18 @@ def build(paths: Paths,
                                      verify, target_dir), as_json)
 
 
+@app.command(name="test")
+def test_cmd(paths: Paths,
+             out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+             name: Annotated[list[str] | None, typer.Option("--name", "-k", help="run only these tests")] = None,
+             target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder")] = None,
+             as_json: Json = False) -> None:
+    """Build, then run every defbpf-test through BPF_PROG_TEST_RUN; exit 1 on a failure."""
+    from tatara_build.cli import test_verb
+
+    run_verb(lambda: test_verb.test(paths, out, name, target_dir, as_json), as_json)
+
+
 @app.command()
 def package(folder: Annotated[Path, typer.Argument(help="folder holding *.bpf.o")],
             policy: Annotated[str, typer.Option(help="policy name")],

@@ -102,6 +102,12 @@ class Packet(_M):
     payload: str = ""
     hex: str | None = None  # the whole packet as hex; excludes every other field
 
+    @field_validator("eth", "ipv4", "ipv6", "tcp", "udp", mode="before")
+    @classmethod
+    def _empty_layer(cls, v):
+        """`:ipv4 ()` is a layer with every field at its default."""
+        return {} if v == [] else v
+
 
 class MapEntry(_M):
     map: str

@@ -1,0 +1,118 @@
+"""Running defbpf-tests in the kernel: for each test a fresh load of the program's object
+into a scratch pin folder (so maps start empty), the maps written, the packet run with
+BPF_PROG_TEST_RUN (`bpftool prog run`), verdict and maps checked, everything removed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tatara_build.cli.map_verb import encode
+from tatara_build.lower.naming import snake
+from tatara_build.runtime import bpftool
+from tatara_build.runtime.probe import BPFFS
+from tatara_build.spec.ir import Project
+from tatara_build.spec.kinds import MAP_KINDS
+from tatara_build.testing.packets import build as build_packet
+
+ACTION_VALUES = {"xdp-aborted": 0, "xdp-drop": 1, "xdp-pass": 2, "xdp-tx": 3, "xdp-redirect": 4,
+                 "tc-act-ok": 0, "tc-act-shot": 2, "tc-act-pipe": 3, "tc-act-redirect": 7,
+                 "tc-act-unspec": -1, "allow": 1, "drop": 0, "accept": 0xFFFFFFFF, "ok": 0,
+                 "err": 1, "deny": -1}
+
+
+@dataclass
+class TestResult:
+    name: str
+    program: str
+    passed: bool
+    expected: str
+    got: str
+    problems: list[str] = field(default_factory=list)
+    duration_ns: int = 0
+
+
+def expected_value(expect: str | int) -> int:
+    v = ACTION_VALUES[expect.removeprefix(":")] if isinstance(expect, str) else expect
+    return v & 0xFFFFFFFF
+
+
+def _object_for(objects: dict[str, list[dict]], program: str) -> tuple[str, Path] | None:
+    for policy, objs in objects.items():
+        for o in objs:
+            if any(p["name"] == snake(program) for p in o["programs"]):
+                return policy, Path(o["path"])
+    return None
+
+
+def _value_sum(entry: dict) -> int:
+    """A lookup's value; per-CPU maps are summed (a test run happens on one CPU)."""
+    if "values" in entry:
+        return sum(int.from_bytes(bytes(int(b, 16) for b in v["value"]), "little")
+                   for v in entry["values"])
+    return int.from_bytes(bytes(int(b, 16) for b in entry["value"]), "little")
+
+
+def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
+    s = test.spec
+    want = expected_value(s.expect)
+    label = s.expect if isinstance(s.expect, str) else str(s.expect)
+    res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
+    if not res.ok:
+        return TestResult(s.name, s.program, False, label, "load failed",
+                          [str(bpftool.load_failure(res, obj))])
+    for e in s.maps_before:
+        m = project.map(e.map).spec  # type: ignore[union-attr]
+        bpftool.map_update(scratch / "maps" / snake(e.map), encode(str(e.key), m.key_size, "key"),
+                           encode(str(e.value), m.value_size, "value"))
+    with tempfile.NamedTemporaryFile(suffix=".pkt") as pkt:  # bpffs holds pins only
+        pkt.write(build_packet(s.packet))
+        pkt.flush()
+        run = bpftool.call(["prog", "run", "pinned", str(scratch / "progs" / snake(s.program)),
+                            "data_in", pkt.name])
+    if not run.ok:
+        return TestResult(s.name, s.program, False, label, "run failed", [bpftool.error_text(run)])
+    out = json.loads(run.stdout)
+    got, problems = int(out["retval"]) & 0xFFFFFFFF, []
+    if got != want:
+        problems.append(f"verdict {got}, expected {want} ({label})")
+    for e in s.maps_after:
+        problems += _check_map(project, scratch, e)
+    return TestResult(s.name, s.program, not problems, label, str(got), problems,
+                      int(out.get("duration", 0)))
+
+
+def _check_map(project: Project, scratch: Path, e) -> list[str]:
+    m = project.map(e.map).spec  # type: ignore[union-attr]
+    key = encode(str(e.key), m.key_size, "key")
+    want = int.from_bytes(encode(str(e.value), m.value_size, "value"), "little")
+    res = bpftool.call(["map", "lookup", "pinned", str(scratch / "maps" / snake(e.map)), "key",
+                        *bpftool.hex_bytes(key)])
+    if not res.ok:
+        return [f"map {e.map}[{e.key}]: absent, expected {e.value}"] if want else []
+    got = _value_sum(json.loads(res.stdout))
+    per_cpu = " (summed over CPUs)" if MAP_KINDS[m.kind].per_cpu else ""
+    return [] if got == want else [f"map {e.map}[{e.key}] = {got}{per_cpu}, expected {e.value}"]
+
+
+def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None
+              ) -> list[TestResult]:
+    """`objects`: policy -> manifest objects (with a `path`)."""
+    results = []
+    for t in project.tests:
+        if names and t.spec.name not in names:
+            continue
+        found = _object_for(objects, t.spec.program)
+        if found is None:
+            results.append(TestResult(t.spec.name, t.spec.program, False, str(t.spec.expect),
+                                      "not built", ["the program's object was not built"]))
+            continue
+        scratch = Path(tempfile.mkdtemp(prefix="tatara-test-", dir=BPFFS))
+        try:
+            results.append(run_one(project, t, found[1], scratch))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return results
