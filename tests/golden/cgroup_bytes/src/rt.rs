@@ -47,8 +47,10 @@ impl Pkt {
         if p + need > self.end {
             return None;
         }
-        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet.
-        Some(unsafe { ptr::read_unaligned(p as *const T) })
+        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet. A plain
+        // load, as aya's `ptr_at` pattern and C do: the verifier and the x86/arm64 JITs
+        // accept unaligned packet loads, and `read_unaligned` would split each into bytes.
+        Some(unsafe { ptr::read(p as *const T) })
     }
 
     #[inline(always)]
@@ -77,19 +79,25 @@ impl Pkt {
         self.load_u16(12)
     }
 
-    /// Offset of the IPv4 header, or `Some(None)` when the packet is not IPv4.
+    /// Address of a whole (20-byte) IPv4 header, `Some(None)` when the packet is not
+    /// IPv4, `None` when it is cut short. One bounds check covers every fixed field,
+    /// as a C author would write it.
     #[inline(always)]
     fn ipv4(&self) -> Option<Option<usize>> {
-        if self.eth {
-            let proto = u16::from_be(self.at::<u16>(12)?);
-            return Some(if proto == ETH_P_IP {
-                Some(ETH_HLEN)
-            } else {
-                None
-            });
+        let l3 = if self.eth {
+            if u16::from_be(self.at::<u16>(12)?) != ETH_P_IP {
+                return Some(None);
+            }
+            self.start + ETH_HLEN
+        } else {
+            self.start
+        };
+        if l3 + 20 > self.end {
+            return if self.eth { None } else { Some(None) };
         }
-        let vihl = self.at::<u8>(0)?;
-        Some(if vihl >> 4 == 4 { Some(0) } else { None })
+        // SAFETY: the 20-byte header was bounds-checked above.
+        let vihl = unsafe { *(l3 as *const u8) };
+        Some(if vihl >> 4 == 4 { Some(l3) } else { None })
     }
 
     /// 4 or 6 for IP packets, 0 otherwise.
@@ -109,69 +117,76 @@ impl Pkt {
         })
     }
 
+    /// A field of the (already bounds-checked) IPv4 header at `h`.
     #[inline(always)]
-    fn ipv4_field<T: Copy>(&self, off: usize) -> Option<Option<T>> {
-        match self.ipv4()? {
-            Some(l3) => self.at::<T>(l3 + off).map(Some),
-            None => Some(None),
-        }
+    fn field<T: Copy>(h: usize, off: usize) -> T {
+        // SAFETY: callers pass offsets inside the bytes `ipv4`/`l4` checked (plain load:
+        // see `at`).
+        unsafe { ptr::read((h + off) as *const T) }
     }
 
     #[inline(always)]
     pub fn ip_proto(&self) -> Option<u64> {
-        Some(self.ipv4_field::<u8>(9)?.map_or(0, u64::from))
+        Some(
+            self.ipv4()?
+                .map_or(0, |h| u64::from(Self::field::<u8>(h, 9))),
+        )
     }
 
     #[inline(always)]
     pub fn ip_ttl(&self) -> Option<u64> {
-        Some(self.ipv4_field::<u8>(8)?.map_or(0, u64::from))
+        Some(
+            self.ipv4()?
+                .map_or(0, |h| u64::from(Self::field::<u8>(h, 8))),
+        )
     }
 
     #[inline(always)]
     pub fn ip_len(&self) -> Option<u64> {
         Some(
-            self.ipv4_field::<u16>(2)?
-                .map_or(0, |v| u64::from(u16::from_be(v))),
+            self.ipv4()?
+                .map_or(0, |h| u64::from(u16::from_be(Self::field(h, 2)))),
         )
     }
 
     #[inline(always)]
     pub fn ipv4_src(&self) -> Option<u64> {
         Some(
-            self.ipv4_field::<u32>(12)?
-                .map_or(0, |v| u64::from(u32::from_be(v))),
+            self.ipv4()?
+                .map_or(0, |h| u64::from(u32::from_be(Self::field(h, 12)))),
         )
     }
 
     #[inline(always)]
     pub fn ipv4_dst(&self) -> Option<u64> {
         Some(
-            self.ipv4_field::<u32>(16)?
-                .map_or(0, |v| u64::from(u32::from_be(v))),
+            self.ipv4()?
+                .map_or(0, |h| u64::from(u32::from_be(Self::field(h, 16)))),
         )
     }
 
-    /// Offset of the L4 header and the IP protocol, honouring the IPv4 header length.
+    /// Address of the L4 header and the IP protocol, honouring the IPv4 header length.
     #[inline(always)]
     fn l4(&self) -> Option<Option<(usize, u8)>> {
-        let l3 = match self.ipv4()? {
-            Some(l3) => l3,
+        let h = match self.ipv4()? {
+            Some(h) => h,
             None => return Some(None),
         };
-        let vihl = self.at::<u8>(l3)?;
-        let ihl = usize::from(vihl & 0x0f) * 4;
+        let ihl = usize::from(Self::field::<u8>(h, 0) & 0x0f) * 4;
         if ihl < 20 {
             return Some(None);
         }
-        let proto = self.at::<u8>(l3 + 9)?;
-        Some(Some((l3 + ihl, proto)))
+        Some(Some((h + ihl, Self::field::<u8>(h, 9))))
     }
 
     #[inline(always)]
     fn port(&self, off: usize) -> Option<u64> {
         match self.l4()? {
             Some((l4, proto)) if proto == IPPROTO_TCP || proto == IPPROTO_UDP => {
-                self.at::<u16>(l4 + off).map(|v| u64::from(u16::from_be(v)))
+                if l4 + 4 > self.end {
+                    return None;
+                }
+                Some(u64::from(u16::from_be(Self::field(l4, off))))
             }
             _ => Some(0),
         }
@@ -191,7 +206,12 @@ impl Pkt {
     #[inline(always)]
     pub fn tcp_flags(&self) -> Option<u64> {
         match self.l4()? {
-            Some((l4, IPPROTO_TCP)) => self.at::<u8>(l4 + 13).map(u64::from),
+            Some((l4, IPPROTO_TCP)) => {
+                if l4 + 14 > self.end {
+                    return None;
+                }
+                Some(u64::from(Self::field::<u8>(l4, 13)))
+            }
             _ => Some(0),
         }
     }

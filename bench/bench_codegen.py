@@ -1,0 +1,78 @@
+"""Benchmark: how good the generated code is. For three bpf-fn programs (edge-protection's
+drop-SYN and rate limiter, observability's cgroup counter) and their hand-written C twins
+(bench/c, clang -O2 -target bpf), print side by side the translated instruction count
+(bpftool prog show: bytes_xlated / 8) and ns per packet from `prog run repeat 1000000`,
+with ratios measured in one run. Target: <= 1.2x the C on both. Needs root and bpffs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tatara_build.testing.packets import build as packet  # noqa: E402
+from tatara_build.spec.testspec import Packet  # noqa: E402
+
+CASES = [  # (program, policy, C source, packet)
+    ("drop_syn_flood", "edge_protection", "drop_syn.c",
+     Packet(ipv4={}, tcp={"flags": "S"})),
+    ("rate_limit_tcp", "edge_protection", "rate_limit.c",
+     Packet(ipv4={"dst": "10.0.0.9"}, tcp={"flags": "A"})),
+    ("count_ingress", "observability", "count_ingress.c", Packet(ipv4={}, udp={})),
+]
+REPEAT = 1_000_000
+
+
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def measure(obj: Path, prog: str, pkt: Path, pins: Path) -> tuple[int, float]:
+    shutil.rmtree(pins, ignore_errors=True)
+    sh("bpftool", "-n", "prog", "loadall", str(obj), str(pins))
+    pin = pins / prog
+    insns = json.loads(sh("bpftool", "-j", "prog", "show", "pinned", str(pin)))["bytes_xlated"] // 8
+    ns = min(json.loads(sh("bpftool", "-j", "prog", "run", "pinned", str(pin), "data_in", str(pkt),
+                           "repeat", str(REPEAT)))["duration"] for _ in range(3))
+    shutil.rmtree(pins, ignore_errors=True)
+    return insns, ns
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp())
+    pins = Path("/sys/fs/bpf/tatara-bench-codegen")
+    try:
+        subprocess.run([sys.executable, "-m", "tatara_build", "build", str(ROOT / "examples"), "-o",
+                        str(tmp / "out"), "--target-dir",
+                        str(Path.home() / ".cache/tatara-build-tests/target")], check=True,
+                       capture_output=True)
+        print(f"{'program':<16} {'insns gen':>9} {'insns C':>8} {'ratio':>6}   "
+              f"{'ns gen':>7} {'ns C':>7} {'ratio':>6}")
+        worst = 0.0
+        for prog, policy, csrc, pk in CASES:
+            cobj = tmp / f"{prog}.o"
+            sh("clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c",
+               str(ROOT / "bench" / "c" / csrc), "-o", str(cobj))
+            pkt = tmp / f"{prog}.pkt"
+            pkt.write_bytes(packet(pk))
+            gen = tmp / "out" / "artifacts" / policy / f"{policy}.bpf.o"
+            gi, gn = measure(gen, prog, pkt, pins)
+            ci, cn = measure(cobj, prog, pkt, pins)
+            worst = max(worst, gi / ci, gn / max(cn, 1))
+            print(f"{prog:<16} {gi:>9} {ci:>8} {gi / ci:>5.2f}x   {gn:>7} {cn:>7} "
+                  f"{gn / max(cn, 1):>5.2f}x")
+        print(f"worst ratio {worst:.2f}x; target <= 1.2x: {'PASS' if worst <= 1.2 else 'FAIL'}")
+        return 0
+    finally:
+        shutil.rmtree(pins, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
