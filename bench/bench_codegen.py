@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tatara_build.testing.packets import build as packet  # noqa: E402
 from tatara_build.spec.testspec import Packet  # noqa: E402
+from tatara_build.testing.packets import build as packet  # noqa: E402
 
 CASES = [  # (program, policy, C source, packet)
     ("drop_syn_flood", "edge_protection", "drop_syn.c",
