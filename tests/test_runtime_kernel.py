@@ -313,3 +313,31 @@ def test_refuses_without_bpffs(monkeypatch):
     with pytest.raises(EnvironmentProblem) as exc:
         runtime_verbs.preflight("bpftool")
     assert "mount -t bpf bpf /sys/fs/bpf" in str(exc.value) and exc.value.exit_code == 5
+
+
+def test_changed_policy_is_replaced_in_place(built_runtime, lab, tmp_path):
+    t = target(built_runtime, lab)
+    lifecycle.apply(t, Kernel(lab.netns))
+    old_xdp = lab.xdp_id()
+    old_cg = [p["id"] for p in lab.cgroup_progs()]
+    key = ["01", "00", "00", "00"]
+    sh("bpftool", "map", "update", "pinned", str(t.layout.maps / "rt_pkts"), "key", "hex", *key,
+       "value", "hex", "2a", "00", "00", "00", "00", "00", "00", "00")
+    changed = tmp_path / "runtime.tlisp"
+    changed.write_text(SPEC.read_text().replace("(= (l4-dport ctx) 9)", "(= (l4-dport ctx) 10)"))
+    out = tmp_path / "out2"
+    from tests.conftest import build_cli
+    r = build_cli([changed], out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    t2 = load_target(load_project([changed]).project, "rt_all", out / "artifacts", lab.root)
+    actions = lifecycle.apply(t2, Kernel(lab.netns))
+    assert {a.kind for a in actions} == {"replace"}
+    new_xdp = lab.xdp_id()
+    assert new_xdp not in (None, old_xdp)
+    assert Kernel().prog_info(t2.layout.progs / "rt_xdp")["id"] == new_xdp
+    cg = [p["id"] for p in lab.cgroup_progs()]
+    assert len(cg) == 1 and cg != old_cg  # the old cgroup program detached, the new one in
+    assert read_counter(t2.layout.maps / "rt_pkts", 1) >= 42  # maps and contents kept
+    assert drift(t2, Kernel())["state"] == "in sync"
+    lifecycle.detach(t2, Kernel(lab.netns))
+    lab.unchanged()

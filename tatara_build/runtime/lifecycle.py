@@ -176,6 +176,9 @@ def _replace(t: Target, k: Kernel, journal: Journal, steps: _Steps, old: dict) -
         if p.kind in (":tracepoint", ":perf-event"):
             _drop_old(k, old, p.name, links_only=True)  # link pins share the new names
         recs = k.attach(p, staged[p.name], t.layout.links, replace_id=prev.get("id"))
+        # a clsact qdisc this policy created earlier is still ours to remove on detach
+        recs = [r for r in old.get("attach", {}).get(p.name, [])
+                if r["op"] == "tc-qdisc-del" and r not in recs] + recs
         if p.kind == ":xdp":
             journal.record({"op": "xdp-restore", "dev": p.attach.target, "pin": str(t.prog_pin(p)),
                             "netns": k.netns})
