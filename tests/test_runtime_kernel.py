@@ -341,3 +341,21 @@ def test_changed_policy_is_replaced_in_place(built_runtime, lab, tmp_path):
     assert drift(t2, Kernel())["state"] == "in sync"
     lifecycle.detach(t2, Kernel(lab.netns))
     lab.unchanged()
+
+
+def test_map_verbs_read_and_write_by_spec_sizes(built_runtime, lab):
+    t = target(built_runtime, lab)
+    lifecycle.apply(t, Kernel(lab.netns))
+    common = [str(SPEC), "--pin-root", str(lab.root)]
+    r = run_cli("map", "set", "rt_all", "rt_flows", *common, "--key", "0x0a000001", "--value", "300")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("map", "get", "rt_all", "rt_flows", *common, "--key", "167772161", "--json")
+    assert json.loads(r.stdout)["entries"] == [{"key": 167772161, "value": 300}]
+    r = run_cli("map", "set", "rt_all", "rt_flows", *common, "--key", "hex:0102", "--value", "1")
+    assert r.returncode == 1 and "key has 2 bytes; the map's key size is 4" in r.stderr
+    r = run_cli("map", "set", "rt_all", "rt_flows", *common, "--key", "1", "--value", "-1")
+    assert r.returncode == 1 and "does not fit in 8 bytes" in r.stderr
+    dump = json.loads(run_cli("map", "dump", "rt_all", "rt_pkts", *common, "--json").stdout)
+    assert [e["key"] for e in dump["entries"]] == [0, 1, 2, 3]  # per-CPU array: every slot
+    lifecycle.detach(t, Kernel(lab.netns))
+    lab.unchanged()

@@ -20,6 +20,7 @@ import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
+from tatara_build.spec.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
@@ -86,11 +87,13 @@ class PolicySpec(_Spec):
 
 
 class ProjectWire(_Spec):
-    """The file-level wire form of a TOML/JSON spec: three lists of objects."""
+    """The file-level wire form of a TOML/JSON spec: lists of maps, programs, policies
+    and packet tests."""
 
     maps: list[MapSpec] = Field(default_factory=list)
     programs: list[ProgramSpec] = Field(default_factory=list)
     policies: list[PolicySpec] = Field(default_factory=list)
+    tests: list[TestSpec] = Field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -180,11 +183,15 @@ class Project:
 
     def wire(self) -> dict:
         """Sorted, deterministic wire form of the whole project."""
-        return {
+        out = {
             "maps": [m.spec.wire() for m in sorted(self.maps, key=lambda x: x.spec.name)],
             "programs": [p.spec.wire() for p in sorted(self.programs, key=lambda x: x.spec.name)],
             "policies": [p.spec.wire() for p in sorted(self.policies, key=lambda x: x.spec.name)],
         }
+        if self.tests:
+            out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
+                            for t in sorted(self.tests, key=lambda x: x.spec.name)]
+        return out
 
     def policy_closure(self, name: str) -> dict:
         """The policy with the programs and maps it names: what its hash covers."""
