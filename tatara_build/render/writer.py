@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,26 +30,42 @@ class WriteReport:
         return sorted(self.written + self.removed)
 
 
-def confined(root: Path, rel: str) -> Path:
-    """`root/rel`, refusing anything that would land outside `root`."""
+def confined(root: Path, rel: str, cache: dict[Path, bool] | None = None) -> Path:
+    """`root/rel`, refusing anything that would land outside `root` (also through a
+    symlinked folder). `cache` remembers folders already checked, so a tree of many
+    files resolves each folder once."""
     if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in rel.split("/")):
         raise TataraError(f"refusing to write `{rel}`: not a plain relative path")
     path = root / rel
-    if not path.resolve().is_relative_to(root.resolve()):
+    parent = path.parent
+    ok = cache.get(parent) if cache is not None else None
+    if ok is None:
+        ok = parent.resolve().is_relative_to(root.resolve()) and not (
+            path.is_symlink() and not path.resolve().is_relative_to(root.resolve()))
+        if cache is not None:
+            cache[parent] = ok
+    elif path.is_symlink():
+        ok = path.resolve().is_relative_to(root.resolve())
+    if not ok:
         raise TataraError(f"refusing to write `{rel}`: it resolves outside {root}")
     return path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def atomic_write(path: Path, data: bytes, made: set[Path] | None = None) -> None:
+    """Write beside the target, then rename over it: readers see old or new, never half.
+    The temporary name carries our pid (one writer per render); `made` caches folders."""
+    parent = path.parent
+    if made is None or parent not in made:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(parent)
+    tmp = parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -64,8 +79,10 @@ def _previous(root: Path) -> dict[str, str]:
 def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> WriteReport:
     """Make `root` hold exactly `files` (plus anything we never wrote)."""
     report = WriteReport()
+    made: set[Path] = set()
+    checked: dict[Path, bool] = {}
     for rel in sorted(files):
-        path = confined(root, rel)
+        path = confined(root, rel, checked)
         data = files[rel]
         try:
             same = path.read_bytes() == data
@@ -76,7 +93,7 @@ def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> Writ
             continue
         report.written.append(rel)
         if not check:
-            atomic_write(path, data)
+            atomic_write(path, data, made)
     for rel in sorted(set(_previous(root)) - set(files)):
         path = confined(root, rel)
         if path.exists():
