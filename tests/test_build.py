@@ -12,7 +12,7 @@ import blake3
 import pytest
 
 from tatara_build.build.toolchain import detect
-from tests.conftest import EXAMPLES, build_cli
+from tests.conftest import BUILD_TARGET, EXAMPLES, build_cli, run_cli
 from tests.kernel_util import eth, ipv4, require_kernel, scratch_pins, tcp, udp
 
 pytestmark = pytest.mark.compile
@@ -172,3 +172,12 @@ def test_object_that_disagrees_with_spec_fails_at_spec_location(spec, tmp_path):
     assert r.returncode == 3
     assert "map `udp_packets` in count_udp.bpf.o disagrees with its spec: type array (spec hash)" in r.stderr
     assert "spec.tlisp:1:" in r.stderr
+
+
+def test_relative_output_folder(tmp_path):
+    """`-o out` relative to the current folder (cargo itself runs inside each crate)."""
+    _need_toolchain()
+    r = run_cli("build", str(EXAMPLES / "tracepoint-counter.tlisp"), "-o", "out", "--target-dir",
+                str(BUILD_TARGET), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "out" / "artifacts" / "openat_counter" / "openat_counter.bpf.o").exists()

@@ -112,6 +112,8 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
               on_policy: Callable[[str], None] | None = None, echo: bool = False,
               tc: Toolchain | None = None, target_dir: Path | None = None,
               backend: str = "cargo") -> list[PolicyResult]:
+    out = out.resolve()  # cargo runs inside each crate: relative paths would move
+    target_dir = target_dir.resolve() if target_dir else None
     crates_root = out / "crates"
     write_tree(crates_root, files)
     if backend == "nix":
