@@ -7,3 +7,4 @@ tatara-build check examples/
 tatara-build render examples/ -o out/
 tatara-build build examples/ -o out/ --verify
 ls -l out/artifacts/*/
+tatara-build test examples/ -o out/
