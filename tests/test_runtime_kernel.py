@@ -359,3 +359,26 @@ def test_map_verbs_read_and_write_by_spec_sizes(built_runtime, lab):
     assert [e["key"] for e in dump["entries"]] == [0, 1, 2, 3]  # per-CPU array: every slot
     lifecycle.detach(t, Kernel(lab.netns))
     lab.unchanged()
+
+
+def test_bpftool_runtime_seed_operations(built_runtime, lab):
+    from tatara_build.runtime.bpftool_runtime import BpftoolRuntime
+    t = target(built_runtime, lab)
+    rt = BpftoolRuntime(t, Kernel(lab.netns))
+    for m in t.maps:
+        rt.create_map(m)
+        rt.create_map(m)  # idempotent
+    xdp = next(p for p in t.programs if p.name == "rt_xdp")
+    loaded = rt.load_program(xdp)
+    assert loaded.name == "rt_xdp" and loaded.token > 0
+    with pytest.raises(Io):
+        rt.load_program(xdp)  # the pin is taken
+    rt.attach_program(loaded)
+    rt.attach_program(loaded)  # idempotent
+    assert lab.xdp_id() == loaded.token
+    rt.detach_program(loaded)
+    assert lab.xdp_id() is None
+    with pytest.raises(AttachFailed):
+        rt.detach_program(loaded)
+    with pytest.raises(MapError):
+        rt.create_map(t.maps[0].model_copy(update={"value_size": 16}))

@@ -10,9 +10,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tatara_build.cli.map_verb import encode
 from tatara_build.lower.naming import snake
 from tatara_build.runtime import bpftool
+from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import BPFFS
 from tatara_build.spec.ir import Project
 from tatara_build.spec.kinds import MAP_KINDS
