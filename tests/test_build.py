@@ -181,3 +181,11 @@ def test_relative_output_folder(tmp_path):
                 str(BUILD_TARGET), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "out" / "artifacts" / "openat_counter" / "openat_counter.bpf.o").exists()
+
+
+def test_verify_reproducible_flag(tmp_path):
+    _need_toolchain()
+    r = build([EXAMPLES / "tracepoint-counter.tlisp"], tmp_path / "out", "--verify-reproducible",
+              "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["reproducible"] is True

@@ -1,4 +1,10 @@
-"""The `tatara-build` typer app: thin wrappers that hand each verb to `run_verb`."""
+"""The `tatara-build` typer app: thin wrappers that hand each verb to `run_verb`.
+
+Why typer (and rich): one annotated function per verb gives parsing, --help and usage
+errors (exit 2) without hand-written argparse; rich draws the build progress and the
+packet-test table. Verb modules are imported inside each command so `--help` and
+`--version` stay fast.
+"""
 
 from __future__ import annotations
 
