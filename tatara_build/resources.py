@@ -1,7 +1,8 @@
-"""Where the shipped templates and Nix library live, installed or in a checkout.
+"""Where the shipped templates live, installed or in a checkout.
 
 A wheel carries them as `tatara_build/_templates` and `_nix` (see pyproject's
-force-include); an editable install or a checkout reads the top-level folders.
+force-include; `_nix` is for Nix users of the wheel); an editable install or a
+checkout reads the top-level folders.
 """
 
 from pathlib import Path
@@ -16,7 +17,3 @@ def _find(installed: str, checkout: str) -> Path:
 
 def templates_dir() -> Path:
     return _find("_templates", "templates")
-
-
-def nix_dir() -> Path:
-    return _find("_nix", "nix")

@@ -5,13 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tatara_build.runtime.probe import BPFFS, bpffs_mounted
+from tatara_build.runtime.probe import bpffs_mounted, scratch_pins  # noqa: F401 (tests use it)
 
 
 def kernel_skip_reason() -> str | None:
@@ -28,16 +25,6 @@ def require_kernel() -> None:
     why = kernel_skip_reason()
     if why:
         pytest.skip(why)
-
-
-@contextmanager
-def scratch_pins(prefix: str = "tatara-test-"):
-    """A fresh folder on bpffs, removed (with every pin in it) even when the test fails."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=BPFFS))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def eth(proto: int) -> bytes:

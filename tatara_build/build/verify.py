@@ -4,13 +4,11 @@ so the verifier judges it at build time; a rejection names policy, program and l
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from tatara_build.errors import BuildError, EnvironmentProblem
 from tatara_build.runtime import bpftool
-from tatara_build.runtime.probe import BPFFS, bpffs_mounted, program_types
+from tatara_build.runtime.probe import bpffs_mounted, program_types, scratch_pins
 from tatara_build.spec.kinds import PROGRAM_KINDS
 
 
@@ -29,8 +27,7 @@ def verify_object(policy: str, obj: Path, programs: list[dict]) -> str | None:
     missing = unsupported_kinds(programs)
     if missing:
         return f"this kernel cannot load {', '.join(missing)} programs (bpftool feature probe)"
-    scratch = Path(tempfile.mkdtemp(prefix="tatara-verify-", dir=BPFFS))
-    try:
+    with scratch_pins("tatara-verify-") as scratch:
         res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
         if not res.ok:
             err = bpftool.load_failure(res, obj)
@@ -40,5 +37,3 @@ def verify_object(policy: str, obj: Path, programs: list[dict]) -> str | None:
             raise BuildError(f"policy `{policy}`: the kernel refused the BTF of {obj.name} "
                              "(maps would have no formatted dumps):\n" + res.stderr[-2000:])
         return None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

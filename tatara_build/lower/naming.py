@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from tatara_build.spec.kinds import KERNEL_NAME_LEN
+
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RUST_KEYWORDS = frozenset(
     "as async await break const continue crate dyn else enum extern false fn for gen if impl in "
@@ -22,10 +24,6 @@ NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
 def snake(name: str) -> str:
     """kebab -> snake (`drop-syn` -> `drop_syn`)."""
     return name.replace("-", "_")
-
-
-def screaming(name: str) -> str:
-    return snake(name).upper()
 
 
 def kebab(name: str) -> str:
@@ -54,4 +52,4 @@ def identifier_problem(name: str) -> str | None:
 
 def kernel_name(name: str) -> str:
     """What the kernel keeps of an object name (15 characters)."""
-    return snake(name)[:15]
+    return snake(name)[:KERNEL_NAME_LEN]

@@ -8,7 +8,7 @@ exact messages. Added: map read/write/delete/dump, and `observe` (what is live).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from tatara_build.errors import RuntimeFailure
@@ -60,15 +60,6 @@ class Io(RuntimeError_):
 class LoadedProgram:
     name: str
     token: int
-
-
-@dataclass
-class Observed:
-    """What is live for a policy: pins, attachments, program tags."""
-
-    maps: dict[str, dict] = field(default_factory=dict)  # name -> bpftool map show
-    programs: dict[str, dict] = field(default_factory=dict)  # name -> bpftool prog show
-    links: dict[str, dict] = field(default_factory=dict)
 
 
 class BpfRuntime(Protocol):

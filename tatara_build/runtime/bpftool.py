@@ -85,22 +85,6 @@ def loadall(obj: Path, progs: Path, maps: Path | None = None,
     return call(args, json_out=False)
 
 
-def map_show(pin: Path) -> dict | None:
-    res = call(["map", "show", "pinned", str(pin)])
-    if not res.ok:
-        return None
-    data = parse_json(res)
-    return data if isinstance(data, dict) else None
-
-
-def prog_show(pin: Path) -> dict | None:
-    res = call(["prog", "show", "pinned", str(pin)])
-    if not res.ok:
-        return None
-    data = parse_json(res)
-    return data if isinstance(data, dict) else None
-
-
 def hex_bytes(data: bytes) -> list[str]:
     """`hex` then exactly two digits per byte (bpftool reads `010` as octal otherwise)."""
     return ["hex", *(f"{b:02x}" for b in data)]

@@ -20,7 +20,7 @@ from tatara_build.runtime.base import AttachFailed, Unsupported
 SYS_BPF = {"x86_64": 321, "aarch64": 280}
 SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 BPF_OBJ_PIN, BPF_OBJ_GET, BPF_LINK_CREATE = 6, 7, 28
-BPF_PERF_EVENT, BPF_LSM_MAC = 41, 27
+BPF_PERF_EVENT = 41
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
 PERF_FLAG_FD_CLOEXEC = 8
 SOFTWARE_EVENTS = {"cpu-clock": 0, "task-clock": 1, "page-faults": 2, "context-switches": 3,

@@ -9,12 +9,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from tatara_build.build.proc import first_line, run
 
 BPFFS = Path("/sys/fs/bpf")
+
+
+@contextmanager
+def scratch_pins(prefix: str = "tatara-scratch-"):
+    """A fresh folder on bpffs for a throw-away load, removed with every pin in it even
+    when the caller fails (bpffs names may not contain dots: mkdtemp's suffix has none)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=BPFFS))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def bpffs_mounted(path: Path = BPFFS) -> bool:

@@ -43,9 +43,6 @@ class _Spec(BaseModel):
         """The JSON wire form (snake_case keys, `None` as null, as upstream serde)."""
         return self.model_dump(mode="json")
 
-    def attest(self) -> str:
-        return attest_value(self.wire())
-
 
 class AttachPoint(_Spec):
     """Where a program attaches: an interface, cgroup, tracepoint, symbol or hook."""

@@ -115,9 +115,6 @@ MAP_KINDS: dict[str, MapKind] = {
     ]
 }
 
-# bpftool's `map show` type string for each kind (the runtime compares these).
-BPFTOOL_MAP_TYPES = {k.bpftool_type: k.wire for k in MAP_KINDS.values()}
-
 # Upstream's GPL-compatible license set (exact, case-sensitive).
 GPL_COMPATIBLE = ("GPL", "GPL v2", "Dual MIT/GPL", "Dual BSD/GPL")
 
@@ -126,11 +123,3 @@ MAX_VALUE_SIZE = 1 << 20  # hash/array value limit accepted here (kernel: KMALLO
 STACK_TRACE_MAX_VALUE = 127 * 8
 LPM_MAX_KEY = 4 + 256
 KERNEL_NAME_LEN = 15
-
-
-def program_kind(wire: str) -> ProgramKind:
-    return PROGRAM_KINDS[wire]
-
-
-def map_kind(wire: str) -> MapKind:
-    return MAP_KINDS[wire]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatara_build.diagnostics import Diagnostic, SourceCache, Span, error
+from tatara_build.diagnostics import Diagnostic, SourceCache, error
 from tatara_build.errors import SpecError
 from tatara_build.reader import lisp, structured
 from tatara_build.spec.forms import compile_forms
@@ -91,20 +91,19 @@ def load(paths: list[Path], sources: SourceCache | None = None) -> tuple[Project
     return project, diags
 
 
-def bpf_fn_file_forms(path: Path, project: Project, sources: SourceCache) -> Span | None:
+def bpf_fn_file_forms(path: Path, project: Project, sources: SourceCache) -> None:
     """Make sure `path`'s bpf-fns are in the project (a TOML program may name a .tlisp)."""
     file = str(path)
     seen = project.__dict__.setdefault("_read_fn_files", set(project.files))
     if file in seen or not path.is_file():
-        return None
+        return
     seen.add(file)
     try:
         text = path.read_text(encoding="utf-8")
         sources.texts[file] = text
         forms = lisp.read(text, file)
     except (OSError, UnicodeDecodeError, SpecError):
-        return None
+        return
     compile_forms([f for f in forms if f.kind == "list" and f.items and f.items[0].value == "bpf-fn"],
                   file, _sink(project))
     project.files.append(file)
-    return None

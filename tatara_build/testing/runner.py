@@ -5,7 +5,6 @@ BPF_PROG_TEST_RUN (`bpftool prog run`), verdict and maps checked, everything rem
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 from tatara_build.lower.naming import snake
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
-from tatara_build.runtime.probe import BPFFS
+from tatara_build.runtime.probe import scratch_pins
 from tatara_build.spec.ir import Project
 from tatara_build.spec.kinds import MAP_KINDS
 from tatara_build.testing.packets import build as build_packet
@@ -110,9 +109,6 @@ def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str]
             results.append(TestResult(t.spec.name, t.spec.program, False, str(t.spec.expect),
                                       "not built", ["the program's object was not built"]))
             continue
-        scratch = Path(tempfile.mkdtemp(prefix="tatara-test-", dir=BPFFS))
-        try:
+        with scratch_pins("tatara-test-") as scratch:
             results.append(run_one(project, t, found[1], scratch))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
     return results

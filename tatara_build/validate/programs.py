@@ -39,7 +39,7 @@ def target_check(ctx: Context) -> Iterable[Diagnostic]:
     """Upstream: xdp/tc need a non-empty attach target."""
     for prog in ctx.project.programs:
         s = prog.spec
-        if s.kind in (":xdp", ":tc") and not s.attach.target:
+        if PROGRAM_KINDS[s.kind].needs_target and not s.attach.target:
             yield error(f"BPF program kind `{s.kind}` requires `:attach (:target \"<iface>\")` — "
                         "got empty target", prog.span("attach") or prog.span("kind"))
 
