@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tatara_build.spec.testspec import Packet  # noqa: E402
+from tatara_build.model.testspec import Packet  # noqa: E402
 from tatara_build.testing.packets import build as packet  # noqa: E402
 
 CASES = [  # (program, policy, C source, packet)

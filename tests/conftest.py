@@ -64,7 +64,7 @@ def build_cli(paths, out: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
     """The examples, built once per test session."""
-    from tatara_build.build.toolchain import detect
+    from tatara_build.backends.toolchain import detect
 
     tc = detect()
     if tc.route == "none":

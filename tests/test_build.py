@@ -11,7 +11,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tatara_build.build.toolchain import detect
+from tatara_build.backends.toolchain import detect
 from tests.conftest import BUILD_TARGET, EXAMPLES, build_cli, run_cli
 from tests.kernel_util import eth, ipv4, require_kernel, scratch_pins, tcp, udp
 
@@ -79,7 +79,7 @@ def test_reproducible_in_another_folder(built, tmp_path):
                                     "cgroup_bytes", "udp_counter", "file_audit"])
 def test_kernel_verifier_accepts_every_object(built, policy):
     require_kernel()
-    from tatara_build.build.verify import unsupported_kinds, verify_object
+    from tatara_build.backends.verify import unsupported_kinds, verify_object
     for obj in manifest(built, policy)["objects"]:
         missing = unsupported_kinds(obj["programs"])
         if missing:

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from tatara_build.spec.testspec import Packet
+from tatara_build.model.testspec import Packet
 from tatara_build.testing.packets import build
 from tests.conftest import BUILD_TARGET, EXAMPLES, ROOT, messages, run_cli
 from tests.kernel_util import require_kernel

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tatara_build.errors import SpecError
+from tatara_build.model.forms import compile_forms
+from tatara_build.model.ir import MapSpec, PolicySpec, ProgramSpec, Project
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.reader import lisp
 from tatara_build.reader.structured import compile_document
-from tatara_build.spec.forms import compile_forms
-from tatara_build.spec.ir import MapSpec, PolicySpec, ProgramSpec, Project
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 
 names = st.from_regex(r"[a-z][a-z0-9_\-]{0,20}", fullmatch=True)
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from tatara_build.cli.render import render_files
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.render.writer import confined, write_tree
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 GOLDEN = ROOT / "tests" / "golden"

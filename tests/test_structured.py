@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tatara_build.cli.common import load_project
-from tatara_build.spec.ir import attest_value
+from tatara_build.model.ir import attest_value
 from tests.conftest import EXAMPLES, messages, rendered, run_cli
 
 ROOT_FS = Path('/')

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tatara_build.build.orchestrate import build_all
-from tatara_build.build.toolchain import detect
+from tatara_build.backends.orchestrate import build_all
+from tatara_build.backends.toolchain import detect
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.errors import BuildError
@@ -55,7 +55,7 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
 
 
 def _verify_in_kernel(results) -> dict[str, str]:
-    from tatara_build.build.verify import verify_object
+    from tatara_build.backends.verify import verify_object
 
     skipped = {}
     for r in results:

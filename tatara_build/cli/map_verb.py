@@ -8,10 +8,10 @@ from pathlib import Path
 from tatara_build.cli.common import emit_json, load_project
 from tatara_build.errors import SpecError
 from tatara_build.lower.naming import snake
+from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
-from tatara_build.spec.kinds import MAP_KINDS
 
 
 def _decode(values: list[str]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatara_build.build import manifest
+from tatara_build.backends import manifest
 from tatara_build.errors import BuildError
 
 

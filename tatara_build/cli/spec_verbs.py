@@ -11,8 +11,8 @@ import tomli_w
 
 from tatara_build.cli.common import emit_json, load_project
 from tatara_build.errors import SpecError
+from tatara_build.model.ir import ProjectWire
 from tatara_build.reader.fmt import format_text
-from tatara_build.spec.ir import ProjectWire
 
 
 def fmt(paths: list[Path], check_only: bool, as_json: bool) -> int:

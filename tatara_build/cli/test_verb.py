@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tatara_build.build.orchestrate import build_all
+from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import preflight

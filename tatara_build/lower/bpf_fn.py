@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.naming import RUST_KEYWORDS, snake
+from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
+from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
-from tatara_build.spec.ir import BpfFnForm, MapSpec, ProgramSpec
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
-from tatara_build.spec.suggest import suggest
 
 U64, BOOL, UNIT, NEVER = "u64", "bool", "()", "!"
 VALUE_TYPES = {4: "u32", 8: "u64"}

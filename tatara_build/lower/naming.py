@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tatara_build.spec.kinds import KERNEL_NAME_LEN
+from tatara_build.model.kinds import KERNEL_NAME_LEN
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RUST_KEYWORDS = frozenset(

@@ -9,7 +9,7 @@ from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
 from tatara_build.lower.naming import snake
-from tatara_build.spec.ir import Project, attest_value
+from tatara_build.model.ir import Project, attest_value
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ author's). Formatting is idempotent: fmt(fmt(x)) == fmt(x).
 
 from __future__ import annotations
 
+from tatara_build.model.forms import FORMS
 from tatara_build.reader.lisp import Node, read, to_text, trailing_comments
-from tatara_build.spec.forms import FORMS
 
 INDENT = "  "
 

@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error
-from tatara_build.spec.ir import Located, MapSpec, PolicySpec, ProgramSpec
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
-from tatara_build.spec.suggest import suggest
-from tatara_build.spec.testspec import TestSpec
+from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.suggest import suggest
+from tatara_build.model.testspec import TestSpec
 
 SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tatara_build.errors import RuntimeFailure
-from tatara_build.spec.ir import MapSpec, ProgramSpec
+from tatara_build.model.ir import MapSpec, ProgramSpec
 
 
 class RuntimeError_(RuntimeFailure):

@@ -12,7 +12,7 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-from tatara_build.build.proc import Result, run
+from tatara_build.backends.proc import Result, run
 from tatara_build.errors import EnvironmentProblem
 from tatara_build.runtime.base import Io, MapError, VerifierRejected
 

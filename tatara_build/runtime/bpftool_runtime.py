@@ -13,10 +13,10 @@ import os
 import shutil
 
 from tatara_build.lower.naming import snake
+from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.target import Target
-from tatara_build.spec.ir import MapSpec, ProgramSpec
 
 
 class BpftoolRuntime:

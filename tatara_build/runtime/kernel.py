@@ -18,12 +18,12 @@ import shutil
 import zlib
 from pathlib import Path
 
-from tatara_build.build.proc import Result, run
+from tatara_build.backends.proc import Result, run
+from tatara_build.model.ir import MapSpec, ProgramSpec
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.runtime import bpftool, links
 from tatara_build.runtime.base import AttachFailed, Io, MapError, Unsupported
 from tatara_build.runtime.probe import program_types
-from tatara_build.spec.ir import MapSpec, ProgramSpec
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
 
 
 def tc_pref(program: str) -> int:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from tatara_build.build.proc import first_line, run
+from tatara_build.backends.proc import first_line, run
 
 BPFFS = Path("/sys/fs/bpf")
 

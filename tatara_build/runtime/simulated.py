@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError
-from tatara_build.spec.ir import MapSpec, ProgramSpec
 
 
 @dataclass

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tatara_build.build.manifest import MANIFEST
+from tatara_build.backends.manifest import MANIFEST
 from tatara_build.errors import SpecError
 from tatara_build.lower.naming import snake
+from tatara_build.model.ir import MapSpec, ProgramSpec, Project
 from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
-from tatara_build.spec.ir import MapSpec, ProgramSpec, Project
 
 
 @dataclass

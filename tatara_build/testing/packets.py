@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from tatara_build.spec.testspec import TCP_FLAGS, Packet
+from tatara_build.model.testspec import TCP_FLAGS, Packet
 
 ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 

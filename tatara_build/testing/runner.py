@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.lower.naming import snake
+from tatara_build.model.ir import Project
+from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import scratch_pins
-from tatara_build.spec.ir import Project
-from tatara_build.spec.kinds import MAP_KINDS
 from tatara_build.testing.packets import build as build_packet
 
 ACTION_VALUES = {"xdp-aborted": 0, "xdp-drop": 1, "xdp-pass": 2, "xdp-tx": 3, "xdp-redirect": 4,

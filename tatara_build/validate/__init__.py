@@ -1,13 +1,13 @@
 """Validation: every rule is a small function `(ctx) -> Iterable[Diagnostic]`.
 
 All rules run and every diagnostic is collected; errors stop the pipeline,
-warnings and notes do not. Rules read spec/kinds.py, never their own tables.
+warnings and notes do not. Rules read model/kinds.py, never their own tables.
 """
 
 from __future__ import annotations
 
 from tatara_build.diagnostics import Diagnostic, SourceCache, sort_key
-from tatara_build.spec.ir import Project
+from tatara_build.model.ir import Project
 from tatara_build.validate import maps, names, pins, policy, programs, sources, tests
 from tatara_build.validate.context import Context
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tatara_build.diagnostics import SourceCache
-from tatara_build.spec.ir import Project
+from tatara_build.model.ir import Project
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.spec.kinds import (
+from tatara_build.model.kinds import (
     LPM_MAX_KEY,
     MAP_KINDS,
     MAX_VALUE_SIZE,

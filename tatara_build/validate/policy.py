@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error, warning
-from tatara_build.spec.suggest import suggest
+from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
 
 

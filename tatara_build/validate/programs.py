@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error, note
-from tatara_build.spec.kinds import GPL_COMPATIBLE, PROGRAM_KINDS
+from tatara_build.model.kinds import GPL_COMPATIBLE, PROGRAM_KINDS
 from tatara_build.validate.context import Context
 
 IFNAME = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.\-]{1,15}\Z")

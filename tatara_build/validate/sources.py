@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.spec.load import bpf_fn_file_forms
-from tatara_build.spec.suggest import suggest
+from tatara_build.model.load import bpf_fn_file_forms
+from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
 
 UNRECOGNIZED = "source `{0}`: shape not recognized — expected `*.rs`, `*.bpf.o`, or `*.tlisp:<fn>`"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.spec.kinds import PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
-from tatara_build.spec.suggest import suggest
+from tatara_build.model.kinds import PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
+from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
 
 TEST_RUN_KINDS = (":xdp", ":tc", ":cgroup-skb", ":socket-filter")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tatara_build.build.proc import run
+from tatara_build.backends.proc import run
 from tatara_build.errors import BuildError, EnvironmentProblem
 
 NIX_FLAGS = ["--extra-experimental-features", "nix-command flakes"]

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
+from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.suggest import suggest
+from tatara_build.model.testspec import TestSpec
 from tatara_build.reader.lisp import Node
-from tatara_build.spec.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
-from tatara_build.spec.kinds import MAP_KINDS, PROGRAM_KINDS
-from tatara_build.spec.suggest import suggest
-from tatara_build.spec.testspec import TestSpec
 
 
 @dataclass(frozen=True)

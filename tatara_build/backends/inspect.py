@@ -13,7 +13,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from tatara_build.build.proc import run
+from tatara_build.backends.proc import run
 
 SECTION_KINDS = [
     ("xdp", ":xdp"), ("classifier", ":tc"), ("tc", ":tc"), ("socket", ":socket-filter"),

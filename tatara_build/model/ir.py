@@ -20,7 +20,7 @@ import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
-from tatara_build.spec.testspec import TestSpec
+from tatara_build.model.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 

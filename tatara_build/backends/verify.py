@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from tatara_build.errors import BuildError, EnvironmentProblem
+from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.probe import bpffs_mounted, program_types, scratch_pins
-from tatara_build.spec.kinds import PROGRAM_KINDS
 
 
 def unsupported_kinds(programs: list[dict]) -> list[str]:

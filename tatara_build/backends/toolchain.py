@@ -13,7 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tatara_build.build.proc import first_line, run
+from tatara_build.backends.proc import first_line, run
 
 RUSTC_CANDIDATES = ["/usr/bin/rustc", "rustc"]
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import blake3
 
 from tatara_build import __version__
-from tatara_build.build.inspect import object_info
+from tatara_build.backends.inspect import object_info
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.naming import snake
-from tatara_build.spec.ir import Project
-from tatara_build.spec.kinds import MAP_KINDS
+from tatara_build.model.ir import Project
+from tatara_build.model.kinds import MAP_KINDS
 
 MANIFEST = "tatara.manifest.json"
 SCHEMA = "tatara.manifest/1"

@@ -17,9 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
-from tatara_build.build import btf
-from tatara_build.build.proc import run
-from tatara_build.build.toolchain import Toolchain
+from tatara_build.backends import btf
+from tatara_build.backends.proc import run
+from tatara_build.backends.toolchain import Toolchain
 from tatara_build.errors import BuildError
 
 TARGET = "bpfel-unknown-none"

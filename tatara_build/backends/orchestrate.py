@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build import __version__
-from tatara_build.build import cargo_backend, manifest
-from tatara_build.build.toolchain import Toolchain, detect
+from tatara_build.backends import cargo_backend, manifest
+from tatara_build.backends.toolchain import Toolchain, detect
 from tatara_build.errors import BuildError
 from tatara_build.lower.aya import CrateContext
 from tatara_build.lower.cargo_lock import aya_ebpf_version
+from tatara_build.model.ir import Project
 from tatara_build.render.writer import write_tree
-from tatara_build.spec.ir import Project
 
 KEY_FILE = ".build-key"
 
@@ -130,7 +130,7 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
 def _nix_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
                 on_policy, echo: bool) -> PolicyResult:
     """Build with `nix build`, then check the Nix-written manifest against the spec."""
-    from tatara_build.build import nix_backend
+    from tatara_build.backends import nix_backend
 
     if on_policy:
         on_policy(crate.policy)
