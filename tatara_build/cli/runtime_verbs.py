@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from tatara_build.cli.common import emit_json, load_project
-from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
+from tatara_build.runtime.safety import check_name, check_pin_root
 from tatara_build.runtime.simulated import SimulatedRuntime
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
@@ -29,14 +30,19 @@ def preflight(runtime: str) -> None:
                                  f"mount -t bpf bpf {BPFFS}")
 
 
-def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+            kernel: bool = True):
+    """The policy's target; with the kernel runtime the pin root is checked first (plain
+    characters, on bpffs): nothing is read, loaded or removed under a root that fails."""
+    if kernel:
+        check_pin_root(root or DEFAULT_ROOT)
     project = load_project(paths or [Path(".")]).project
     return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
+    t = _target(policy, paths, artifacts, root, kernel=runtime != "simulated")
     if runtime == "simulated":
         actions = SimulatedRuntime().plan(t)
     else:
@@ -48,8 +54,10 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
+    t = _target(policy, paths, artifacts, root, kernel=runtime != "simulated")
     preflight(runtime)
+    if netns is not None:
+        check_name("--netns", netns)
     if runtime == "simulated":
         sim = SimulatedRuntime()
         actions = sim.apply(t)
@@ -66,14 +74,14 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    report = drift(t, Kernel(Journal(t.policy).applied.get("netns")))
     if as_json:
         emit_json(report)
     else:
         print(f"policy {t.policy}: {report['state']}")
         for d in report["drift"]:
             print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
-    return 0 if report["state"] == "in sync" else 1
+    return 0 if report["state"] in ("in sync", "absent") else EXIT_DRIFT
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
