@@ -125,20 +125,21 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
 
 def _cgroup(k: Kernel, spec: ProgramSpec, pin: Path, ident: dict, intend: Intend,
             prior: Path | None) -> list[Record]:
+    """Attach the new copy (`multi`), then detach every other copy of this program."""
     cg, direction, name = spec.attach.target, spec.attach.direction or "ingress", \
         kernel_name(spec.name)
-    mine = CgroupDetach(cg, direction, name, ident["tag"])
+    mine = CgroupDetach(cg, direction, name, ident["tag"], ident["id"])
     ours = [p for p in k.cgroup_progs(cg, direction) if p["name"] == name]
-    keep = next((p for p in ours if p["tag"] == ident["tag"]), None)  # same code: keep it
-    if keep is None:
+    if not any(p["id"] == ident["id"] for p in ours):
         intend(mine)
         res = k.bpftool(["cgroup", "attach", cg, direction, "pinned", str(pin), "multi"])
         if not res.ok:
             raise AttachFailed(f"cgroup {cg} {direction}: {bpftool.error_text(res)}")
-    for old in ours:  # other copies of this program (an older one, a killed apply's): ours
-        if old is keep:
+    held = k.prog_info(prior) if prior is not None and prior.exists() else None
+    for old in ours:  # the copy it replaces, or one a killed apply left: ours
+        if old["id"] == ident["id"]:
             continue
-        if prior is not None and prior.exists():
+        if held and held["id"] == old["id"]:
             intend(CgroupRestore(cg, direction, str(prior)))
         k.bpftool(["cgroup", "detach", cg, direction, "id", str(old["id"])])
     return [mine]
@@ -195,11 +196,11 @@ def _undo(k: Kernel, rec: Record, owner: Owner, marks: Path | None) -> None:
             owner.rmdir(qdisc_mark(marks, rec.netns, rec.dev))
     elif isinstance(rec, CgroupDetach):
         for p in k.cgroup_progs(rec.cgroup, rec.dir):
-            if p["tag"] == rec.tag and p["name"] == rec.name:
+            if p["id"] == rec.id and p["name"] == rec.name:
                 k.bpftool(["cgroup", "detach", rec.cgroup, rec.dir, "id", str(p["id"])])
     elif isinstance(rec, CgroupRestore):
         info = k.prog_info(owner.check(rec.pin))
-        if info and info["tag"] not in {p["tag"] for p in k.cgroup_progs(rec.cgroup, rec.dir)}:
+        if info and info["id"] not in {p["id"] for p in k.cgroup_progs(rec.cgroup, rec.dir)}:
             k.bpftool(["cgroup", "attach", rec.cgroup, rec.dir, "pinned", rec.pin, "multi"])
     else:
         raise Io(f"unknown undo record {rec}")

@@ -105,7 +105,7 @@ def observed_records(t: Target, k: Kernel) -> list[Record]:
             for x in k.cgroup_progs(p.attach.target, p.attach.direction or "ingress"):
                 if x["name"] == name:
                     out.append(CgroupDetach(p.attach.target, p.attach.direction or "ingress",
-                                            name, x["tag"]))
+                                            name, x["tag"] or "0" * 16, x["id"]))
     for dev, net in shown.items():
         if net is not None and qdisc_mark(t.layout.marks, k.netns, dev).exists():
             out.append(TcQdiscDel(dev, k.netns))
@@ -123,7 +123,7 @@ def lost_attachments(t: Target, k: Kernel, applied: dict) -> list[ProgramSpec]:
     """Programs whose pinned copy is not on its hook (someone detached it, the interface
     was recreated): one `bpftool net show` per interface, one `cgroup show` per cgroup."""
     nets: dict[str, dict | None] = {}
-    groups: dict[tuple[str, str], set[str]] = {}
+    groups: dict[tuple[str, str], set[int]] = {}
     lost = []
     for p in t.programs:
         info = k.prog_info(t.prog_pin(p))
@@ -140,8 +140,8 @@ def lost_attachments(t: Target, k: Kernel, applied: dict) -> list[ProgramSpec]:
         elif how == "cgroup":
             key = (target, p.attach.direction or "ingress")
             if key not in groups:
-                groups[key] = {x["tag"] for x in _cgroup(k, *key)}
-            ok = info["tag"] in groups[key]
+                groups[key] = {x["id"] for x in _cgroup(k, *key)}
+            ok = info["id"] in groups[key]
         elif how == "socket":
             ok = True
         else:

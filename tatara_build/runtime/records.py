@@ -86,12 +86,13 @@ class TcRestore:
 
 @dataclass(frozen=True)
 class CgroupDetach:
-    """Our program (kernel name + tag) attached to a cgroup: detached by observed id."""
+    """Our program (kernel name, tag, id) attached to a cgroup: that copy is detached."""
     op: ClassVar[str] = "cgroup-detach"
     cgroup: str
     dir: str
     name: str
     tag: str
+    id: int
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ def _check_field(op: str, name: str, v: object) -> None:
         ok = v in _DIRS
     elif name == "pref":
         ok = isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65535
+    elif name == "id":
+        ok = isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**32
     else:
         ok = False
     if not ok:
