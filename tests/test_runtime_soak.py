@@ -155,3 +155,39 @@ def converge(lab: Lab, versions: dict, op: str, version: int, marked: bool, figs
         figs["lost_map_entries"] += 1
         errors.append("map entry lost")
     return errors + orphans
+
+
+def test_replace_killed_at_each_step_converges_to_the_new_policy(builds, tmp_path):
+    """Issue 11 #2: a replace killed between any two steps; the next apply exits 0, the
+    kernel holds the new policy, nothing is orphaned and the map contents are kept."""
+    import subprocess
+    import sys
+
+    (spec1, arts1), (spec2, arts2) = builds
+    lab = Lab(tmp_path, tag=f"r{os.getpid() % 10000}")
+    lab.up()
+    try:
+        t1, t2 = target(spec1, arts1, lab.root), target(spec2, arts2, lab.root)
+        argv = [sys.executable, "-m", "tatara_build", "apply", "rt_all", str(spec2),
+                "--artifacts", str(arts2), "--pin-root", str(lab.root), "--netns", lab.netns]
+        for step in range(1, 7):
+            lifecycle.apply(t1, Kernel(lab.netns))
+            set_mark(t1.layout.maps / "rt_flows")
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "TATARA_PAUSE_AFTER_STEP": str(step)})
+            try:
+                assert f"paused after {step} steps" in p.stdout.readline()
+            finally:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+            r = subprocess.run(argv, capture_output=True, text=True)
+            assert r.returncode == 0, (step, r.stderr[-1500:])
+            assert drift(t2, Kernel(lab.netns))["state"] == "in sync", step
+            assert lab.orphans(t2, applied=True) == [], step
+            assert has_mark(t2.layout.maps / "rt_flows"), step
+            lifecycle.apply(t1, Kernel(lab.netns))  # and back, for the next step
+    finally:
+        lifecycle.detach(target(spec1, arts1, lab.root), Kernel(lab.netns))
+        empty = lab.empty()
+        lab.down()
+    assert empty

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tatara_build.errors import EnvironmentProblem
 from tatara_build.lower.naming import snake
 from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
@@ -109,7 +110,10 @@ def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
         except BaseException:
             rollback(journal, k, owner, t)
             journal.data["status"] = "applying" if broken else ("applied" if old else "absent")
-            journal.save()
+            try:
+                journal.save()
+            except EnvironmentProblem as exc:
+                print(f"warning: {exc}", file=sys.stderr)
             raise
         journal.finish(applied)
         owner.remove(t.layout.staging)

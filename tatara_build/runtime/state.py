@@ -109,6 +109,13 @@ class Journal:
         return out, confirmed
 
     def save(self) -> None:
+        try:
+            self._save()
+        except OSError as exc:
+            raise EnvironmentProblem(f"state folder {self.path.parent}: cannot write the "
+                                     f"journal ({exc.strerror})") from None
+
+    def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         body = json.dumps({k: v for k, v in self.data.items() if k != "steps"}, indent=2,
@@ -157,6 +164,13 @@ class Journal:
         self._append(json.dumps({"ok": len(self.data["steps"])}), sync=False)
 
     def _append(self, line: str, sync: bool) -> None:
+        try:
+            self._write(line, sync)
+        except OSError as exc:
+            raise EnvironmentProblem(f"state folder {self.steps_path.parent}: cannot write the "
+                                     f"journal ({exc.strerror})") from None
+
+    def _write(self, line: str, sync: bool) -> None:
         if self._log is None:
             self.steps_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = os.open(self.steps_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
