@@ -11,7 +11,7 @@ from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
-from tatara_build.runtime.simulated import SimulatedRuntime
+from tatara_build.runtime.simulated import SimulatedRuntime, spec_target
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
 
@@ -34,13 +34,18 @@ def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
     return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
 
 
+def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+    project = load_project(paths or [Path(".")]).project
+    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
+
+
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
-    if runtime == "simulated":
-        actions = SimulatedRuntime().plan(t)
+    if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
+        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
     else:
         preflight(runtime)
+        t = _target(policy, paths, artifacts, root)
         actions = lifecycle.plan(t, Journal(t.policy))
     _print_actions(actions, as_json, "plan")
     return 0
@@ -48,12 +53,11 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
     preflight(runtime)
     if runtime == "simulated":
-        sim = SimulatedRuntime()
-        actions = sim.apply(t)
+        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     else:
+        t = _target(policy, paths, artifacts, root)
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")

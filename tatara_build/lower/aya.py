@@ -14,7 +14,7 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape
 from tatara_build.validate.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
@@ -27,7 +27,7 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t, n = kind.aya_type, m.max_entries
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     generics = {
         "HashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
         "LruHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
