@@ -81,10 +81,14 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
-           as_json: bool) -> int:
+           as_json: bool, netns: str | None = None) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    n = lifecycle.detach(t, Kernel())
+    applied_in = Journal(t.policy).data.get("applied", {}).get("netns")
+    if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
+        raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
+                        f"`{netns}`: detach --netns {applied_in}")
+    n = lifecycle.detach(t, Kernel(netns))
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:
