@@ -250,3 +250,50 @@ def test_kernel_creates_the_seed_shaped_maps_and_accepts_them_again():
         shown = json.loads(bpftool.call(["map", "show", "pinned", str(root / "perf")]).stdout)
         assert (shown["bytes_key"], shown["bytes_value"]) == (4, 4)
         assert k.ensure_maps(wanted) == []  # pinned already, and the shapes agree
+
+
+SEED_MAPS = """
+(defbpf-map :name "events" :kind :ring-buf :value-size 64 :max-entries 5000)
+(defbpf-map :name "perf" :kind :perf-event-array :key-size 0 :value-size 4 :max-entries 0)
+(defbpf-program :name "pass_all" :kind :xdp :attach (:target "eth0")
+  :source "rb.tlisp:go" :license "GPL" :uses-maps ("events" "perf"))
+(defbpf-policy :name "seed_rb" :description "d" :programs ("pass_all") :maps ("events" "perf"))
+(bpf-fn go (ctx) (return :xdp-pass))
+"""
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_seed_shaped_maps_build_apply_and_stay_in_sync(spec, tmp_path, monkeypatch):
+    """The rounded ring-buf and the key-0 perf array go through build (the object's maps
+    agree with the spec), apply, status (in sync) and detach in the kernel."""
+    import os
+    import subprocess
+
+    from tests.conftest import build_cli
+    from tests.kernel_util import require_kernel
+
+    require_kernel()
+    tag = os.getpid() % 100000
+    ns, host, root = f"tsr{tag}", f"tsrh{tag}", f"/sys/fs/bpf/tatara-seedrb-{tag}"
+    monkeypatch.setenv("TATARA_STATE_DIR", str(tmp_path / "state"))
+    folder = spec({"rb.tlisp": SEED_MAPS})
+    out = tmp_path / "out"
+    r = build_cli([folder], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "rounded up to 8192 bytes" in run_cli("check", str(folder)).stderr
+    common = ["seed_rb", str(folder), "--artifacts", str(out / "artifacts"), "--pin-root", root]
+    try:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        subprocess.run(["ip", "link", "add", host, "type", "veth", "peer", "name", "eth0",
+                        "netns", ns], check=True)
+        r = run_cli("apply", *common, "--netns", ns)
+        assert r.returncode == 0, r.stderr
+        r = run_cli("status", *common)
+        assert r.returncode == 0 and "in sync" in r.stdout, r.stdout + r.stderr
+        assert run_cli("detach", *common, "--netns", ns).returncode == 0
+        assert not Path(root, "seed_rb").exists()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", host], capture_output=True)
+        subprocess.run(["rm", "-rf", root], capture_output=True)
