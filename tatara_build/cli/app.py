@@ -8,7 +8,7 @@ packet-test table. Verb modules are imported inside each command so `--help` and
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,26 +24,26 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     """`build --backend`: an Enum so typer rejects anything else as a usage error (exit 2)."""
 
     cargo = "cargo"
     nix = "nix"
 
 
-class RuntimeName(str, Enum):
+class RuntimeName(StrEnum):
     """`--runtime` of the verbs that touch the kernel."""
 
     bpftool = "bpftool"
     simulated = "simulated"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     json = "json"
     toml = "toml"
 
 
-class MapAction(str, Enum):
+class MapAction(StrEnum):
     dump = "dump"
     get = "get"
     set = "set"

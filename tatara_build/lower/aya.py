@@ -15,7 +15,7 @@ from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
-from tatara_build.validate.sources import classify, resolve
+from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
 
