@@ -14,7 +14,7 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, target_fields
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
@@ -27,9 +27,9 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t = kind.aya_type
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     generics = kind.aya_generics.format(
-        key=rust_type(m.key_size), value=rust_type(m.value_size), n=m.max_entries,
+        key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"

@@ -146,14 +146,16 @@ class MapKind:
     aya_type: str  # aya_ebpf::btf_maps::<aya_type>
     aya_generics: str  # str.format over key, value (Rust types), n, key_size, value_size
     bpftool_type: str  # `bpftool map create ... type <x>`
-    key_rule: str  # "4" | "0" | ">0" | ">=5"
-    value_rule: str  # ">0" | "0" | "4" | "x8"
-    entries_rule: str  # ">0" | "pow2-page" | ">=0"
+    key_rule: str  # "4" | "0" | "0|4" | ">0" | ">=5"
+    value_rule: str  # ">0" | "0" | "4" | "x8" | "any"
+    entries_rule: str  # ">0" | "pow2-page" | "page-up" | ">=0"
     flags: int = 0
     per_cpu: bool = False
     keyed: bool = True  # has lookup/update by key (the DSL's map ops)
     array: bool = False  # key is a u32 index; delete not allowed
     cpu_sized: bool = False  # aya sizes it to the CPU count itself: max_entries must be 0
+    kernel_kv: tuple[int, int] | None = None  # fixed kernel key/value sizes, whatever the spec says
+    streamed: bool = False  # read as a stream of events (`events`), not dumped by key
 
 
 _KV = "<{key}, {value}, {n}>"
@@ -167,10 +169,12 @@ MAP_KINDS: dict[str, MapKind] = {
                 per_cpu=True),
         MapKind(":per-cpu-array", "PerCpuArray", "<{value}, {n}>", "percpu_array", "4", ">0",
                 ">0", per_cpu=True, array=True),
-        MapKind(":ring-buf", "RingBuf", "<[u8; 0], {n}>", "ringbuf", "0", "0", "pow2-page",
-                keyed=False),
+        # Seed notes (tatara-ebpf spec.rs): a ring-buf's value_size is its entry size and
+        # its byte size is rounded up to a page; a perf-event-array needs no key (key 0).
+        MapKind(":ring-buf", "RingBuf", "<[u8; 0], {n}>", "ringbuf", "0", "any", "page-up",
+                keyed=False, kernel_kv=(0, 0), streamed=True),
         MapKind(":perf-event-array", "PerfEventArray", "", "perf_event_array",
-                "4", "4", ">=0", keyed=False, cpu_sized=True),
+                "0|4", "4", ">=0", keyed=False, cpu_sized=True, kernel_kv=(4, 4), streamed=True),
         MapKind(":stack-trace", "StackTrace", "<{n}, 0, {value_words}>", "stack_trace", "4",
                 "x8", ">0", keyed=False),
         MapKind(":lpm-trie", "LpmTrie", "<[u8; {prefix_bytes}], {value}, {n}>", "lpm_trie",
@@ -186,3 +190,19 @@ MAX_VALUE_SIZE = 1 << 20  # hash/array value limit accepted here (kernel: KMALLO
 STACK_TRACE_MAX_VALUE = 127 * 8
 LPM_MAX_KEY = 4 + 256
 KERNEL_NAME_LEN = 15
+
+
+def ring_bytes(entries: int) -> int:
+    """A ring buffer's byte size as created: rounded up to a power-of-two multiple of the
+    page (the kernel takes nothing else; the seed documents the rounding)."""
+    return max(PAGE_SIZE, 1 << max(0, entries - 1).bit_length())
+
+
+def kernel_shape(kind_wire: str, key: int, value: int, entries: int) -> tuple[int, int, int]:
+    """(key_size, value_size, max_entries) of the kernel map a spec's sizes stand for."""
+    kind = MAP_KINDS[kind_wire]
+    if kind.kernel_kv is not None:
+        key, value = kind.kernel_kv
+    if kind.entries_rule == "page-up" and entries:
+        entries = ring_bytes(entries)
+    return key, value, entries
