@@ -27,8 +27,7 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t = kind.aya_type
-    n = kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     generics = kind.aya_generics.format(
         key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
