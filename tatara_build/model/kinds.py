@@ -28,6 +28,7 @@ class ProgramKind:
     packet_base: int | None = None  # offset of L2/L3 data for packet loads (None: no packet)
     has_ethernet: bool = False
     kernel_feature: str = ""  # `bpftool feature probe` program_types key
+    load_type: str = ""  # `bpftool prog loadall ... type <x>` for sections bpftool cannot guess
 
 
 _XDP = "aya_ebpf::bindings::xdp_action::"
@@ -42,25 +43,30 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
              "xdp-tx": _XDP + "XDP_TX", "xdp-redirect": _XDP + "XDP_REDIRECT",
              "xdp-aborted": _XDP + "XDP_ABORTED"},
             "xdp-pass", needs_target=True, packet_base=0, has_ethernet=True,
-            kernel_feature="have_xdp_prog_type"),
+            kernel_feature="have_xdp_prog_type",
+            load_type="xdp"),
         ProgramKind(
             ":tc", "Tc", "classifier", "TcContext", "i32", "classifier", "sched_cls", "tc",
             {"tc-act-ok": _TC + "TC_ACT_OK", "tc-act-shot": _TC + "TC_ACT_SHOT",
              "tc-act-redirect": _TC + "TC_ACT_REDIRECT", "tc-act-pipe": _TC + "TC_ACT_PIPE",
              "tc-act-unspec": "-1"},
             "tc-act-ok", needs_target=True, direction=True, packet_base=0, has_ethernet=True,
-            kernel_feature="have_sched_cls_prog_type"),
+            kernel_feature="have_sched_cls_prog_type",
+            load_type="tc"),
         ProgramKind(
             ":socket-filter", "SocketFilter", "socket_filter", "SkBuffContext", "i64", "socket",
             "socket_filter", "socket", {"drop": "0", "accept": "i64::from(u32::MAX)"},
-            "accept", kernel_feature="have_socket_filter_prog_type"),
+            "accept", kernel_feature="have_socket_filter_prog_type",
+            load_type="socket"),
         ProgramKind(
             ":kprobe", "Kprobe", "kprobe", "ProbeContext", "u32", "kprobe", "kprobe", "perf-link",
-            {"ok": "0", "err": "1"}, "ok", kernel_feature="have_kprobe_prog_type"),
+            {"ok": "0", "err": "1"}, "ok", kernel_feature="have_kprobe_prog_type",
+            load_type="kprobe"),
         ProgramKind(
             ":tracepoint", "Tracepoint", "tracepoint", "TracePointContext", "u32", "tracepoint",
             "tracepoint", "perf-link", {"ok": "0", "err": "1"}, "ok",
-            kernel_feature="have_tracepoint_prog_type"),
+            kernel_feature="have_tracepoint_prog_type",
+            load_type="tracepoint"),
         ProgramKind(
             ":cgroup-skb", "CgroupSkb", "cgroup_skb", "SkBuffContext", "i32", "cgroup_skb",
             "cgroup_skb", "cgroup", {"allow": "1", "drop": "0"}, "allow", direction=True,
@@ -71,7 +77,8 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
         ProgramKind(
             ":perf-event", "PerfEvent", "perf_event", "PerfEventContext", "u32", "perf_event",
             "perf_event", "perf-link", {"ok": "0", "err": "1"}, "ok",
-            kernel_feature="have_perf_event_prog_type"),
+            kernel_feature="have_perf_event_prog_type",
+            load_type="perf_event"),
     ]
 }
 
@@ -93,6 +100,9 @@ class MapKind:
     per_cpu: bool = False
     keyed: bool = True  # has lookup/update by key (the DSL's map ops)
     array: bool = False  # key is a u32 index; delete not allowed
+    standalone: bool = True  # `bpftool map create` can make it alone (map-in-map cannot:
+    # it needs an inner map, so the object that declares it creates it; runtime/objprep.py)
+    aya_value: int = 0  # value size aya-ebpf 0.2.1's btf_maps type fixes (0: any)
 
 
 MAP_KINDS: dict[str, MapKind] = {
@@ -112,6 +122,25 @@ MAP_KINDS: dict[str, MapKind] = {
                 keyed=False),
         MapKind(":lpm-trie", "LpmTrie", "LpmTrie", "lpm_trie", ">=5", ">0", ">0", flags=1,
                 keyed=False),
+        # XDP redirect targets, tail calls, sockets: values are kernel handles (ifindex,
+        # CPU queue size, prog/socket fd), so the DSL's map ops do not apply.
+        MapKind(":devmap", "DevMap", "DevMap", "devmap", "4", "4|8", ">0", keyed=False,
+                aya_value=8),
+        MapKind(":devmap-hash", "DevMapHash", "DevMapHash", "devmap_hash", "4", "4|8", ">0",
+                keyed=False, aya_value=8),
+        MapKind(":cpumap", "CpuMap", "CpuMap", "cpumap", "4", "4|8", ">0", keyed=False,
+                aya_value=8),
+        MapKind(":prog-array", "ProgArray", "ProgramArray", "prog_array", "4", "4", ">0",
+                keyed=False),
+        MapKind(":sockmap", "SockMap", "SockMap", "sockmap", "4", "4|8", ">0", keyed=False,
+                aya_value=4),
+        MapKind(":xskmap", "XskMap", "XskMap", "xskmap", "4", "4", ">0", keyed=False),
+        # Map-in-map: aya's ArrayOfMaps/HashOfMaps need the inner map's type, which a spec
+        # cannot state, so these are for carried objects only (aya_type "").
+        MapKind(":array-of-maps", "ArrayOfMaps", "", "array_of_maps", "4", "4", ">0",
+                keyed=False, standalone=False),
+        MapKind(":hash-of-maps", "HashOfMaps", "", "hash_of_maps", ">0", "4", ">0",
+                keyed=False, standalone=False),
     ]
 }
 
@@ -123,3 +152,53 @@ MAX_VALUE_SIZE = 1 << 20  # hash/array value limit accepted here (kernel: KMALLO
 STACK_TRACE_MAX_VALUE = 127 * 8
 LPM_MAX_KEY = 4 + 256
 KERNEL_NAME_LEN = 15
+
+
+@dataclass(frozen=True)
+class SectionKind:
+    """One row of libbpf's SEC() table: which program kind a section name means."""
+
+    name: str  # "xdp" (exact, or "xdp/..."), "tp/" (a prefix: ends with "/")
+    kind: str  # our program kind (wire string)
+    prog_type: str  # the kernel program type libbpf loads it as (bpftool `prog show`)
+    bpftool_guesses: bool = True  # the libbpf 1.1 inside bpftool 7.1 knows the name; else
+    # the object is loaded with `type <ProgramKind.load_type>`
+
+
+SECTION_KINDS: list[SectionKind] = [
+    SectionKind("xdp.frags", ":xdp", "xdp"),
+    SectionKind("xdp", ":xdp", "xdp"),
+    SectionKind("tcx/", ":tc", "sched_cls", bpftool_guesses=False),
+    SectionKind("tc", ":tc", "sched_cls"),
+    SectionKind("classifier", ":tc", "sched_cls"),
+    SectionKind("socket", ":socket-filter", "socket_filter"),
+    SectionKind("kprobe/", ":kprobe", "kprobe"),
+    SectionKind("kretprobe/", ":kprobe", "kprobe"),
+    SectionKind("uprobe", ":kprobe", "kprobe"),
+    SectionKind("uretprobe", ":kprobe", "kprobe"),
+    SectionKind("fentry/", ":kprobe", "tracing"),
+    SectionKind("fexit/", ":kprobe", "tracing"),
+    SectionKind("tp/", ":tracepoint", "tracepoint"),
+    SectionKind("tracepoint/", ":tracepoint", "tracepoint"),
+    SectionKind("raw_tp/", ":tracepoint", "raw_tracepoint"),
+    SectionKind("raw_tracepoint/", ":tracepoint", "raw_tracepoint"),
+    SectionKind("tp_btf/", ":tracepoint", "tracing"),
+    SectionKind("cgroup_skb/ingress", ":cgroup-skb", "cgroup_skb"),
+    SectionKind("cgroup_skb/egress", ":cgroup-skb", "cgroup_skb"),
+    SectionKind("cgroup/skb", ":cgroup-skb", "cgroup_skb"),
+    SectionKind("perf_event", ":perf-event", "perf_event"),
+    SectionKind("lsm/", ":lsm", "lsm"),
+    SectionKind("lsm.s/", ":lsm", "lsm"),
+]
+
+
+def section_kind(section: str) -> SectionKind | None:
+    """The SEC() row a section name matches (None: a legacy name; the spec's kind decides).
+    Names ending in "/" are prefixes; others match exactly or followed by "/"."""
+    for row in SECTION_KINDS:
+        if row.name.endswith("/"):
+            if section.startswith(row.name) and len(section) > len(row.name):
+                return row
+        elif section == row.name or section.startswith(row.name + "/"):
+            return row
+    return None
