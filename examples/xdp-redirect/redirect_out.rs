@@ -18,7 +18,9 @@ pub fn run(ctx: &XdpContext) -> u32 {
         return cpus.redirect(0, u64::from(XDP_PASS)).unwrap_or(XDP_PASS);
     }
     if queue == 2 {
-        return tx_by_ifindex.redirect(1, u64::from(XDP_PASS)).unwrap_or(XDP_PASS);
+        return tx_by_ifindex
+            .redirect(1, u64::from(XDP_PASS))
+            .unwrap_or(XDP_PASS);
     }
     tx_port.redirect(0, u64::from(XDP_PASS)).unwrap_or(XDP_PASS)
 }
