@@ -18,7 +18,7 @@ import pytest
 
 from tatara_build.backends.inspect import object_info
 from tatara_build.cli.common import load_project
-from tatara_build.runtime import lifecycle
+from tatara_build.runtime import lifecycle, objprep
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.target import load_target
 from tests.conftest import ROOT, run_cli
@@ -210,3 +210,127 @@ def test_new_map_kind_rules_are_located(kind, key, value, bad, tmp_path):
                                      f'value_size = {value}\nmax_entries = 4\n')
     r = run_cli("check", str(tmp_path / "s.toml"))
     assert r.returncode == 1 and bad in r.stderr and "s.toml:" in r.stderr, r.stderr
+
+
+class Lab:
+    """A netns with eth0 (veth peer), a cgroup v2 child and a pin root, all named per
+    process and removed in `down`."""
+
+    def __init__(self):
+        tag = f"{os.getpid() % 100000}"
+        self.netns, self.host_if = f"tlc{tag}", f"tlh{tag}"
+        self.root = BPFFS / f"tatara-lc{tag}"
+        self.cgroup = Path(f"/sys/fs/cgroup/unified/tatara-lc{tag}")
+
+    def up(self) -> None:
+        sh("ip", "netns", "add", self.netns)
+        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", "eth0", "netns",
+           self.netns)
+        sh("ip", "-n", self.netns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.netns, "link", "set", "lo", "up")
+        self.cgroup.mkdir(exist_ok=True)
+
+    def down(self) -> None:
+        sh("ip", "netns", "del", self.netns, check=False)
+        sh("ip", "link", "del", self.host_if, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.cgroup.exists():
+            self.cgroup.rmdir()
+
+    def xdp_ids(self) -> list:
+        out = sh("ip", "-n", self.netns, "-j", "link", "show").stdout
+        return [d["xdp"]["prog"]["id"] for d in json.loads(out) if d.get("xdp")]
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check)
+
+
+def bpffs_top() -> set[str]:
+    return {p.name for p in BPFFS.iterdir()}
+
+
+@pytest.fixture
+def lab():
+    require_kernel()
+    lab = Lab()
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+
+
+def prog_maps(pin: Path) -> set[int]:
+    shown = json.loads(sh("bpftool", "-j", "prog", "show", "pinned", str(pin)).stdout)
+    return set(shown.get("map_ids", []))
+
+
+def map_id(pin: Path) -> int:
+    return json.loads(sh("bpftool", "-j", "map", "show", "pinned", str(pin)).stdout)["id"]
+
+
+def built_target(case: Case, objects: Path, tmp_path: Path, lab: Lab):
+    spec = write_spec(case, objects, tmp_path, cgroup=str(lab.cgroup))
+    r = run_cli("build", str(spec), "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    project = load_project([spec]).project
+    return load_target(project, case.obj, tmp_path / "out" / "artifacts", lab.root)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_load_through_the_runtime(case, objects, tmp_path, lab):
+    """ensure_maps + load_object (the apply path): every program pinned, declared maps
+    created under the pin root and used by the programs, nothing outside the root."""
+    if case.skip_load:
+        pytest.skip(case.skip_load)
+    t = built_target(case, objects, tmp_path, lab)
+    before = bpffs_top()
+    k = Kernel(lab.netns)
+    k.ensure_maps([(m, t.map_pin(m)) for m in t.maps])
+    (file,) = t.objects
+    pins = k.load_object(t.object_path(file), t.layout.staging / "obj",
+                         {m.name: t.map_pin(m) for m in t.maps})
+    assert sorted(pins) == sorted(case.programs)
+    assert bpffs_top() - before <= {lab.root.name}  # no /sys/fs/bpf/xdp_stats_map & co
+    for m in t.maps:
+        pin = t.map_pin(m)
+        assert pin.is_relative_to(lab.root) and pin.exists(), m.name
+        users = [p for p in pins.values() if map_id(pin) in prog_maps(p)]
+        assert users or m.kind in (":sockmap",), f"no program uses our map {m.name}"
+    assert not list(t.layout.staging.glob("*_maps"))  # adoption folder removed
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("case", [c for c in CASES if c.apply], ids=[c.obj for c in CASES
+                                                                       if c.apply])
+def test_apply_then_detach_leaves_nothing(case, objects, tmp_path, lab, monkeypatch):
+    monkeypatch.setenv("TATARA_STATE_DIR", str(tmp_path / "state"))  # our own journals
+    t = built_target(case, objects, tmp_path, lab)
+    before = bpffs_top()
+    try:
+        _apply_and_look(case, t, lab, before, monkeypatch)
+    finally:
+        lifecycle.detach(t, Kernel(lab.netns))
+    assert lab.xdp_ids() == []
+    assert not (lab.root / case.obj).exists()
+    assert bpffs_top() - before <= {lab.root.name}
+    assert json.loads(sh("bpftool", "-j", "cgroup", "show", str(lab.cgroup)).stdout.strip()
+                      or "[]") == []
+
+
+def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch) -> None:
+    loads = []
+    real = objprep.loadall
+    monkeypatch.setattr(objprep, "loadall", lambda *a: loads.append(a[0]) or real(*a))
+    lifecycle.apply(t, Kernel(lab.netns))
+    assert len(loads) == 1  # one object, loaded once, however many programs it serves
+    for p in t.programs:
+        assert t.prog_pin(p).exists(), p.name
+    if any(p.kind == ":xdp" for p in t.programs):
+        assert len(lab.xdp_ids()) == 1
+    if len(t.programs) > 1:  # both programs from that one load share the declared map
+        a, b = (prog_maps(t.prog_pin(p)) for p in t.programs)
+        assert a & b
+    assert bpffs_top() - before <= {lab.root.name}
