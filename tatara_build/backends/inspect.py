@@ -14,19 +14,13 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from tatara_build.backends.proc import run
-from tatara_build.model import kinds
+from tatara_build.model.kinds import kind_of_section
 
 BTF_MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
                  5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 9: "lru_hash",
                  11: "lpm_trie", 12: "array_of_maps", 13: "hash_of_maps", 14: "devmap",
                  15: "sockmap", 16: "cpumap", 17: "xskmap", 25: "devmap_hash", 27: "ringbuf"}
 SHF_EXECINSTR = 0x4
-
-
-def section_kind(section: str) -> str | None:
-    """Our program kind for a SEC() name (model/kinds.py SECTION_KINDS), None if legacy."""
-    row = kinds.section_kind(section)
-    return row.kind if row else None
 
 
 def programs(path: Path) -> list[dict]:
@@ -48,7 +42,7 @@ def programs(path: Path) -> list[dict]:
             sec = elf.get_section(idx)
             if sec.name == ".text" or not sec["sh_flags"] & SHF_EXECINSTR:
                 continue
-            out.append({"name": sym.name, "section": sec.name, "kind": section_kind(sec.name)})
+            out.append({"name": sym.name, "section": sec.name, "kind": kind_of_section(sec.name)})
     return sorted(out, key=lambda p: p["name"])
 
 

@@ -19,7 +19,7 @@ from tatara_build.backends.inspect import object_info
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Project
-from tatara_build.model.kinds import MAP_KINDS
+from tatara_build.model.kinds import MAP_KINDS, kernel_shape
 
 MANIFEST = "tatara.manifest.json"
 SCHEMA = "tatara.manifest/1"
@@ -94,8 +94,9 @@ def _check_maps(project: Project, policy: str, obj: dict, maps_in: dict,
                 out.append(error(f"policy `{policy}`: object {shown(obj)} defines no map "
                                  f"`{snake(name)}`", loc.span("name")))
             continue
-        want = {"type": MAP_KINDS[m.kind].bpftool_type, "key_size": m.key_size,
-                "value_size": m.value_size, "max_entries": m.max_entries}
+        key, value, entries = kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)
+        want = {"type": MAP_KINDS[m.kind].bpftool_type, "key_size": key, "value_size": value,
+                "max_entries": entries}
         diff = [f"{k} {got[k]} (spec {v})" for k, v in want.items() if got.get(k) != v]
         if diff:
             out.append(error(f"policy `{policy}`: map `{name}` in {shown(obj)} disagrees with its "

@@ -1,4 +1,5 @@
-"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel."""
+"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel; a
+program the verifier refuses fails its tests with the verifier's log (text and --json)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,7 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
         for r in results:
             for p in r.problems:
                 print(f"FAILED {r.name}: {p}")
+            if r.log:  # as `build --verify` shows it: the why is in the log
+                print(f"verifier log:\n{r.log}")
         print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -25,7 +25,7 @@ from tatara_build.model.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
-# The wire strings come from the ONE kind table (model/kinds.py).
+# The wire strings of the kinds table, in its order (the JSON Schema's enums follow it).
 ProgramKindWire = Literal[tuple(PROGRAM_KINDS)]  # type: ignore[valid-type]
 MapKindWire = Literal[tuple(MAP_KINDS)]  # type: ignore[valid-type]
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.diagnostics import Diagnostic, error, note
 from tatara_build.model.kinds import (
     LPM_MAX_KEY,
     MAP_KINDS,
     MAX_VALUE_SIZE,
     PAGE_SIZE,
     STACK_TRACE_MAX_VALUE,
+    ring_bytes,
 )
+from tatara_build.model.sources import classify
 from tatara_build.validate.context import Context
-from tatara_build.validate.sources import classify
 
 PER_CPU_VALUE_MAX = 32768  # PCPU_MIN_UNIT_SIZE
 HASH_KEY_MAX = 512  # MAX_BPF_STACK
@@ -25,6 +26,8 @@ def _key(kind, key: int) -> str | None:
         return f"key_size must be 4 for `{kind.wire}` (a u32 index), got {key}"
     if rule == "0" and key != 0:
         return f"key_size must be 0 for `{kind.wire}`, got {key}"
+    if rule == "0|4" and key not in (0, 4):
+        return f"key_size must be 0 or 4 for `{kind.wire}` (a u32 CPU index), got {key}"
     if rule == ">0" and not 0 < key <= HASH_KEY_MAX:
         return f"key_size must be 1..={HASH_KEY_MAX} for `{kind.wire}`, got {key}"
     if rule == ">=5" and not 5 <= key <= LPM_MAX_KEY:
@@ -60,7 +63,18 @@ def _entries(kind, entries: int) -> str | None:
                                 or entries & (entries - 1)):
         return (f"max_entries of `{kind.wire}` is its byte size and must be a power-of-two "
                 f"multiple of {PAGE_SIZE}, got {entries}")
+    if rule == "page-up" and entries == 0:
+        return f"max_entries of `{kind.wire}` is its byte size and must be > 0"
     return None
+
+
+def _rounding(kind, entries: int) -> str | None:
+    """The seed's note: a ring buffer's byte size is rounded up to a page (here: to a
+    power-of-two multiple of one, which is what the kernel takes)."""
+    if kind.entries_rule != "page-up" or not entries or ring_bytes(entries) == entries:
+        return None
+    return (f"max_entries {entries} of `{kind.wire}` is rounded up to {ring_bytes(entries)} "
+            f"bytes (a power-of-two multiple of the {PAGE_SIZE}-byte page)")
 
 
 def size_rules(ctx: Context) -> Iterable[Diagnostic]:
@@ -72,6 +86,9 @@ def size_rules(ctx: Context) -> Iterable[Diagnostic]:
                                ("max_entries", _entries(kind, s.max_entries))):
             if problem:
                 yield error(f"map `{s.name}`: {problem}", m.span(field) or m.span("kind"))
+        rounded = _rounding(kind, s.max_entries)
+        if rounded:
+            yield note(f"map `{s.name}`: {rounded}", m.span("max_entries") or m.span("kind"))
 
 
 def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
