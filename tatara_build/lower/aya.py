@@ -132,7 +132,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return []
     path = resolve(p.file, src.path)
     if src.shape == "object":
-        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        _carry(ctx, p.spec.name, path, src.path)
         return []
     licenses[p.spec.name] = p.spec.license
     entry = _program_entry(p, src.shape)
@@ -155,6 +155,17 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         "ctx_param": "ctx" if body.uses_ctx else "_ctx", "context": kind.context,
         "ret": kind.ret, "code": "\n".join(body.lines)})
     return diags
+
+
+def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
+    """One carried object per source file, however many programs it serves (loaded once);
+    `shown` is the path as the spec writes it, for messages."""
+    for obj in ctx.objects:
+        if obj["source"] == path:
+            obj["spec_names"].append(program)
+            return
+    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
+                        "spec_names": [program], "shown": written})
 
 
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:

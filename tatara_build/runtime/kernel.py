@@ -21,7 +21,7 @@ from pathlib import Path
 from tatara_build.backends.proc import Result, run
 from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape
-from tatara_build.runtime import bpftool, links
+from tatara_build.runtime import bpftool, links, objprep
 from tatara_build.runtime.base import AttachFailed, Io, MapError, Unsupported
 from tatara_build.runtime.probe import program_types
 
@@ -63,7 +63,7 @@ class Kernel:
         for spec, pin in wanted:
             if pin.exists():
                 self.check_map(spec, pin)
-            else:
+            elif MAP_KINDS[spec.kind].standalone:  # map-in-map: the object creates it
                 missing.append((spec, pin))
         if not missing:
             return []
@@ -109,10 +109,10 @@ class Kernel:
         """`loadall` into a fresh folder; program name -> pin. Raises VerifierRejected."""
         into.parent.mkdir(parents=True, exist_ok=True)
         self.calls += 1
-        res = bpftool.loadall(obj, into, None, rebind)
+        res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
         if not res.ok:
             shutil.rmtree(into, ignore_errors=True)
-            raise bpftool.load_failure(res, obj)
+            raise bpftool.load_failure(res, shown)
         return {p.name: p for p in into.iterdir()}
 
     def prog_info(self, pin: Path) -> dict | None:

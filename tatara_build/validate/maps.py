@@ -13,6 +13,7 @@ from tatara_build.model.kinds import (
     STACK_TRACE_MAX_VALUE,
     ring_bytes,
 )
+from tatara_build.model.sources import classify
 from tatara_build.validate.context import Context
 
 PER_CPU_VALUE_MAX = 32768  # PCPU_MIN_UNIT_SIZE
@@ -42,6 +43,9 @@ def _value(kind, value: int) -> str | None:
         return f"value_size must be 0 for `{kind.wire}`, got {value}"
     if rule == "4" and value != 4:
         return f"value_size must be 4 for `{kind.wire}`, got {value}"
+    if rule == "4|8" and value not in (4, 8):
+        return (f"value_size must be 4 or 8 for `{kind.wire}` (a handle, optionally with a "
+                f"program fd), got {value}")
     if rule == "x8" and (value == 0 or value % 8 or value > STACK_TRACE_MAX_VALUE):
         return (f"value_size must be a multiple of 8 in 8..={STACK_TRACE_MAX_VALUE} for "
                 f"`{kind.wire}` (8 bytes per frame), got {value}")
@@ -91,4 +95,28 @@ def size_rules(ctx: Context) -> Iterable[Diagnostic]:
             yield note(f"map `{s.name}`: {rounded}", m.span("max_entries") or m.span("kind"))
 
 
-RULES = [size_rules]
+def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
+    """Maps of a policy that renders an aya crate must have an aya-ebpf 0.2.1 btf_maps type
+    (model/kinds.py `aya_type`, `aya_value`); carried C objects may use any kind."""
+    rendered: set[str] = set()
+    for pol in ctx.project.policies:
+        progs = [ctx.project.program(n) for n in pol.spec.programs]
+        if any(p and (src := classify(p.spec.source)) and src.shape != "object" for p in progs):
+            rendered.update(pol.spec.maps)
+    for m in ctx.project.maps:
+        s, kind = m.spec, MAP_KINDS[m.spec.kind]
+        if s.name not in rendered:
+            continue
+        if not kind.aya_type:
+            yield error(f"map `{s.name}`: `{kind.wire}` cannot be rendered into an aya crate "
+                        f"(aya-ebpf 0.2.1's {kind.variant} needs the inner map's type, which a "
+                        "spec cannot state)", m.span("kind"),
+                        "use it from a carried C object (.bpf.o) only")
+        elif kind.aya_value and s.value_size != kind.aya_value:
+            yield error(f"map `{s.name}`: aya-ebpf 0.2.1's {kind.aya_type} has a "
+                        f"{kind.aya_value}-byte value, got value_size {s.value_size}",
+                        m.span("value_size") or m.span("kind"),
+                        f"set value_size {kind.aya_value}, or carry a C object")
+
+
+RULES = [size_rules, aya_rules]
