@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tatara_build.backends.proc import Result
 from tatara_build.model.ir import MapSpec
-from tatara_build.model.kinds import MAP_KINDS
-from tatara_build.runtime import bpftool, links
+from tatara_build.model.kinds import MAP_KINDS, kernel_shape
+from tatara_build.runtime import bpftool, links, objprep
 from tatara_build.runtime.base import AttachFailed, Io, MapError
 from tatara_build.runtime.records import Record, Unpin
 
@@ -39,9 +39,11 @@ Intend = Callable[..., None]  # journal.intend: write-ahead records, fsync'd
 
 def _map_create_args(spec: MapSpec, pin: Path) -> list[str]:
     kind = MAP_KINDS[spec.kind]
-    entries = spec.max_entries or (os.cpu_count() or 1)
-    args = ["map", "create", str(pin), "type", kind.bpftool_type, "key", str(spec.key_size),
-            "value", str(spec.value_size), "entries", str(entries), "name", spec.name[:15]]
+    key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
+                                       spec.max_entries)
+    entries = entries or (os.cpu_count() or 1)
+    args = ["map", "create", str(pin), "type", kind.bpftool_type, "key", str(key),
+            "value", str(value), "entries", str(entries), "name", spec.name[:15]]
     return args + (["flags", str(kind.flags)] if kind.flags else [])
 
 
@@ -84,7 +86,7 @@ class Kernel:
         for spec, pin in wanted:
             if pin.exists():
                 self.check_map(spec, pin)
-            else:
+            elif MAP_KINDS[spec.kind].standalone:  # map-in-map: the object creates it
                 missing.append((spec, pin))
         if not missing:
             return []
@@ -135,10 +137,11 @@ class Kernel:
         shown = bpftool.parse_json(res) if res.ok else None
         if not isinstance(shown, dict):
             raise MapError(f"`{pin}` exists but is not a map: {bpftool.error_text(res)}")
-        want = {"type": MAP_KINDS[spec.kind].bpftool_type, "bytes_key": spec.key_size,
-                "bytes_value": spec.value_size}
-        if spec.max_entries:
-            want["max_entries"] = spec.max_entries
+        key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
+                                           spec.max_entries)
+        want = {"type": MAP_KINDS[spec.kind].bpftool_type, "bytes_key": key, "bytes_value": value}
+        if entries:
+            want["max_entries"] = entries
         return ", ".join(f"{k} {shown.get(k)} (spec {v})" for k, v in want.items()
                          if shown.get(k) != v)
 
@@ -152,10 +155,10 @@ class Kernel:
         except FileExistsError:
             raise Io(f"cannot load {obj.name}: {into} exists already (pins are unique)") from None
         self.calls += 1
-        res = bpftool.loadall(obj, into, None, rebind)
+        res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
         if not res.ok:
             shutil.rmtree(into, ignore_errors=True)
-            raise bpftool.load_failure(res, obj)
+            raise bpftool.load_failure(res, shown)
         return {p.name: p for p in into.iterdir()}
 
     def prog_info(self, pin: Path) -> dict | None:
