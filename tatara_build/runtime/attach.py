@@ -102,7 +102,7 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
         marks: Path | None) -> list[Record]:
     dev, direction = spec.attach.target, spec.attach.direction or "ingress"
     out: list[Record] = []
-    if not k.has_clsact(dev):
+    if (k.netns, dev) not in k.clsact and not k.has_clsact(dev):
         rec = TcQdiscDel(dev, k.netns)
         intend(rec)
         if marks is not None:
@@ -112,6 +112,7 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
         if not res.ok:
             raise AttachFailed(f"tc qdisc clsact on {dev}: {res.stderr.strip()}")
         out.append(rec)
+    k.clsact.add((k.netns, dev))
     pref = tc_pref(spec.name)
     mine = TcFilterDel(dev, direction, pref, k.netns)
     intend(TcRestore(dev, direction, pref, k.netns, str(prior)) if prior and prior.exists()
@@ -192,6 +193,7 @@ def _undo(k: Kernel, rec: Record, owner: Owner, marks: Path | None) -> None:
         shown = k.net_show(rec.dev)
         if shown is not None and not shown.get("tc") and not _other_filters(k, rec.dev):
             k.tc(["qdisc", "del", "dev", rec.dev, "clsact"])
+            k.clsact.discard((k.netns, rec.dev))
         if marks is not None:
             owner.rmdir(qdisc_mark(marks, rec.netns, rec.dev))
     elif isinstance(rec, CgroupDetach):
