@@ -58,25 +58,25 @@ def attach(k: Kernel, spec: ProgramSpec, pin: Path, links_dir: Path, intend: Int
         return []  # loaded and pinned: a process attaches it (SO_ATTACH_BPF)
     _supported(spec)
     links_dir.mkdir(parents=True, exist_ok=True)
-    if spec.kind == ":tracepoint":
+    rule = PROGRAM_KINDS[spec.kind].target_rule
+    if rule == "tracepoint":
         pins = links.attach_tracepoint(pin, spec.attach.target, links_dir / spec.name)
-    elif spec.kind == ":perf-event":
+    elif rule == "perf-event":
         pins = links.attach_perf_event(pin, spec.attach.target, links_dir, spec.name)
     else:
-        raise Unsupported(f"attaching `{spec.kind}` programs", spec.name)
+        raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
     return [Unpin(str(p)) for p in pins]
 
 
 def _supported(spec: ProgramSpec) -> None:
-    feature = PROGRAM_KINDS[spec.kind].kernel_feature
-    if program_types().get(feature) is False:
+    kind = PROGRAM_KINDS[spec.kind]
+    if program_types().get(kind.kernel_feature) is False:
         raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
-                          f"(bpftool feature probe: {feature} is false)", spec.name)
-    if spec.kind == ":kprobe" and not Path("/sys/bus/event_source/devices/kprobe").exists():
-        raise Unsupported("`:kprobe` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
-                          "off: /sys/bus/event_source/devices/kprobe is missing)", spec.name)
-    if spec.kind in (":kprobe", ":lsm"):
-        raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
+                          f"(bpftool feature probe: {kind.kernel_feature} is false)", spec.name)
+    if kind.target_rule == "ksym" and not Path("/sys/bus/event_source/devices/kprobe").exists():
+        raise Unsupported(f"`{spec.kind}` attach: the kernel has no kprobe PMU "
+                          "(CONFIG_KPROBE_EVENTS off: /sys/bus/event_source/devices/kprobe is "
+                          "missing)", spec.name)
 
 
 def _xdp(k: Kernel, spec: ProgramSpec, pin: Path, ident: dict, intend: Intend,
