@@ -5,7 +5,8 @@ Each operation runs in a forked child (its own process group, so the bpftool and
 processes it started die with it) and is SIGKILLed after a random delay drawn from the
 operation's measured length. Kills may pile up (a kill, then a kill of the next
 attempt) before a convergence is checked. TATARA_SOAK_KILLS (default 200) sets how many
-kills, TATARA_SOAK_SECONDS (default 240) bounds the time, TATARA_SOAK_SEED the random
+kills, TATARA_SOAK_SECONDS (default 420: ~150 s on an idle 2-core machine, more when
+other work shares the cores) bounds the time, TATARA_SOAK_SEED the random
 seed. Figures are printed and appended to $TATARA_RUNTIME_FIGURES when set.
 """
 
@@ -87,7 +88,7 @@ def has_mark(pin) -> bool:
 def test_kill_9_soak_converges(builds, tmp_path):
     (spec1, arts1), (spec2, arts2) = builds
     want = int(os.environ.get("TATARA_SOAK_KILLS", "200"))
-    budget = float(os.environ.get("TATARA_SOAK_SECONDS", "240"))
+    budget = float(os.environ.get("TATARA_SOAK_SECONDS", "420"))
     rng = random.Random(int(os.environ.get("TATARA_SOAK_SEED", str(os.getpid()))))
     lab = Lab(tmp_path)
     lab.up()
@@ -109,13 +110,13 @@ def test_kill_9_soak_converges(builds, tmp_path):
             op = rng.choice(["apply", "replace", "replace", "detach"])
             version = current if op == "apply" else (3 - current)
             killed = killed_run(op, versions[version], lab.netns,
-                                rng.uniform(0, 0.95 * length[op]))
+                                rng.uniform(0, 0.8 * length[op]))
             figs["kills_tried"] += killed
             figs["completed_unkilled"] += not killed
             pending += killed
             if op == "detach":
                 marked = False
-            if op != "detach" and rng.random() < 0.6 and pending < 4:
+            if op != "detach" and rng.random() < 0.7 and pending < 6:
                 continue  # pile another kill on top before converging
             errors = converge(lab, versions, op, version, marked, figs)
             if op != "detach" and not marked:
