@@ -11,13 +11,12 @@ the pin folder before anything acts on it.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from tatara_build.lower.naming import kernel_name
 from tatara_build.model.ir import ProgramSpec
 from tatara_build.model.kinds import PROGRAM_KINDS
-from tatara_build.runtime import links
+from tatara_build.runtime import links, records
 from tatara_build.runtime.attach import qdisc_mark
 from tatara_build.runtime.base import RuntimeError_
 from tatara_build.runtime.kernel import Kernel, tc_pref
@@ -37,7 +36,7 @@ from tatara_build.runtime.safety import Owner
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import Target
 
-_NETNS = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
+_NETNS = records.NETNS
 
 
 def _how(p: ProgramSpec) -> str:
