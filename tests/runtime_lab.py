@@ -39,10 +39,11 @@ def spec_text(cgroup: str, port: int = 9) -> str:
 
 class Lab:
     def __init__(self, tmp: Path, tag: str | None = None):
-        tag = tag or str(os.getpid() % 100000)
+        pid = str(os.getpid() % 100000)  # the cgroup is in the built spec: one per process
+        tag = tag or pid
         self.netns, self.host_if = f"tbs{tag}", f"tbsh{tag}"
         self.root = Path(f"/sys/fs/bpf/tatara-safe-{tag}")
-        self.cgroup = Path(f"/sys/fs/cgroup/unified/tatara-safe-{tag}")
+        self.cgroup = Path(f"/sys/fs/cgroup/unified/tatara-safe-{pid}")
         self.state = tmp / "state"
         self.canary = tmp / "canary"
         self.bpf_canary = Path(f"/sys/fs/bpf/tatara-canary-{tag}")

@@ -5,8 +5,8 @@ Each operation runs in a forked child (its own process group, so the bpftool and
 processes it started die with it) and is SIGKILLed after a random delay drawn from the
 operation's measured length. Kills may pile up (a kill, then a kill of the next
 attempt) before a convergence is checked. TATARA_SOAK_KILLS (default 200) sets how many
-kills, TATARA_SOAK_SECONDS (default 420: ~150 s on an idle 2-core machine, more when
-other work shares the cores) bounds the time, TATARA_SOAK_SEED the random
+kills, TATARA_SOAK_SECONDS (default 420; 200 kills took 290 s on 2 cores shared with
+~8 other jobs, load average 10) bounds the time, TATARA_SOAK_SEED the random
 seed. Figures are printed and appended to $TATARA_RUNTIME_FIGURES when set.
 """
 
