@@ -14,7 +14,7 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, target_fields
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
@@ -27,9 +27,9 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t = kind.aya_type
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     generics = kind.aya_generics.format(
-        key=rust_type(m.key_size), value=rust_type(m.value_size), n=m.max_entries,
+        key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"
@@ -132,7 +132,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return []
     path = resolve(p.file, src.path)
     if src.shape == "object":
-        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        _carry(ctx, p.spec.name, path, src.path)
         return []
     licenses[p.spec.name] = p.spec.license
     entry = _program_entry(p, src.shape)
@@ -155,6 +155,17 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         "ctx_param": "ctx" if body.uses_ctx else "_ctx", "context": kind.context,
         "ret": kind.ret, "code": "\n".join(body.lines)})
     return diags
+
+
+def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
+    """One carried object per source file, however many programs it serves (loaded once);
+    `shown` is the path as the spec writes it, for messages."""
+    for obj in ctx.objects:
+        if obj["source"] == path:
+            obj["spec_names"].append(program)
+            return
+    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
+                        "spec_names": [program], "shown": written})
 
 
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:
