@@ -1,4 +1,4 @@
-"""BpftoolRuntime: the kernel through bpftool, tc and nsenter subprocesses.
+"""Kernel: the kernel through bpftool, tc and nsenter subprocesses.
 
 Every kernel change returns an undo record (plain data), so the executor can roll
 back in reverse and a killed apply can be repaired from its journal. Maps are
