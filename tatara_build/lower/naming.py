@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from tatara_build.model.ir import ident
 from tatara_build.model.kinds import KERNEL_NAME_LEN
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -22,8 +23,8 @@ NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
 
 
 def snake(name: str) -> str:
-    """kebab -> snake (`drop-syn` -> `drop_syn`)."""
-    return name.replace("-", "_")
+    """kebab -> snake (`drop-syn` -> `drop_syn`): the model's `ident`."""
+    return ident(name)
 
 
 def kebab(name: str) -> str:
