@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower import dsl_tables as T
-from tatara_build.lower.naming import RUST_KEYWORDS, rust_ident, snake
+from tatara_build.lower.naming import local_ident, rust_ident, snake
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec, ident
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
 from tatara_build.model.suggest import suggest
@@ -188,10 +188,7 @@ class Lowering:
         return False
 
     def bind(self, name: str, val: Val) -> None:
-        rust = snake(name)
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", rust) or rust in RUST_KEYWORDS \
-                or re.fullmatch(r"t[0-9]+", rust) or rust in ("pkt", "ctx", "_ctx"):
-            rust = f"v_{re.sub(r'[^a-z0-9_]', '_', rust.lower())}"
+        rust = local_ident(name)  # injective: `A` and `v_a` stay two variables
         self.emit(f"let {rust} = {val.code};")
         self.scopes[-1][name] = rust + (":bool" if val.type == BOOL else "")
 
