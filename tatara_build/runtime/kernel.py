@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 from tatara_build.backends.proc import Result, run
+from tatara_build.lower.naming import kernel_name
 from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.runtime import bpftool, links
@@ -73,7 +74,7 @@ class Kernel:
             kind = MAP_KINDS[spec.kind]
             entries = spec.max_entries or (os.cpu_count() or 1)
             line = (f"map create {pin} type {kind.bpftool_type} key {spec.key_size} value "
-                    f"{spec.value_size} entries {entries} name {spec.name[:15]}")
+                    f"{spec.value_size} entries {entries} name {kernel_name(spec.name)}")
             lines.append(line + (f" flags {kind.flags}" if kind.flags else ""))
         self.calls += 1
         res = run([bpftool.bpftool_path(), "-n", "-j", "batch", "file", "-"],
