@@ -9,6 +9,7 @@ from tatara_build.errors import SpecError
 from tatara_build.model.forms import compile_forms
 from tatara_build.model.ir import Project
 from tatara_build.reader import lisp, structured
+from tatara_build.reader.limits import MAX_FILE_BYTES
 
 SPEC_SUFFIXES = (".tlisp", ".toml", ".json")
 SKIP_DIRS = {".git", "target", "node_modules", "__pycache__", ".direnv", "result"}
@@ -49,6 +50,10 @@ def read_file(path: Path, project: Project, sources: SourceCache, explicit: bool
     """Read one file into `project`; syntax errors become diagnostics, not exceptions."""
     file = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [error(f"{file}: {size} bytes; spec files are at most {MAX_FILE_BYTES} bytes",
+                          help='see README.md, "Input limits"')]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return [error(f"no such spec file: {file}")]
