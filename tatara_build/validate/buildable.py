@@ -18,7 +18,7 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.model.ir import ident
 from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.validate.context import Context
-from tatara_build.validate.sources import classify, resolve
+from tatara_build.validate.sources import classify, outside_allowed, outside_problem, resolve
 
 EM_BPF = 247
 RUST_READ_LIMIT = 1 << 20  # a body file larger than this is not searched for `run`
@@ -48,12 +48,27 @@ def _run_signature(context: str) -> re.Pattern:
                       rf"(?:[A-Za-z_]\w*\s*::\s*)*{context}\s*[,)]")
 
 
+def _usable(prog, shape: str):
+    """(Source, path) of a program whose source has `shape` and that validate/sources.py
+    accepts as a file (inside the spec's folder unless allowed); else None."""
+    src = classify(prog.spec.source)
+    if src is None or src.shape != shape:
+        return None
+    if outside_problem(prog.file, src.path) and not outside_allowed():
+        return None
+    path = resolve(prog.file, src.path)
+    try:
+        return (src, path) if path.is_file() else None
+    except OSError:
+        return None
+
+
 def rust_contract(ctx: Context) -> Iterable[Diagnostic]:
     for prog in ctx.project.programs:
-        src = classify(prog.spec.source)
-        if src is None or src.shape != "rust":
+        found = _usable(prog, "rust")
+        if found is None:
             continue
-        path = resolve(prog.file, src.path)
+        src, path = found
         try:
             with open(path, encoding="utf-8", errors="replace") as fh:
                 text = fh.read(RUST_READ_LIMIT)
@@ -87,12 +102,10 @@ def elf_problem(path: Path) -> str | None:
 
 def carried_objects(ctx: Context) -> Iterable[Diagnostic]:
     for prog in ctx.project.programs:
-        src = classify(prog.spec.source)
-        if src is None or src.shape != "object":
+        found = _usable(prog, "object")
+        if found is None:
             continue
-        path = resolve(prog.file, src.path)
-        if not path.is_file():
-            continue
+        src, path = found
         problem = elf_problem(path)
         if problem:
             yield error(f"program `{prog.spec.name}`: carried object `{src.path}` {problem}",
