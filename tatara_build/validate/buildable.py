@@ -17,8 +17,9 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.model.ir import ident
 from tatara_build.model.kinds import PROGRAM_KINDS
+from tatara_build.model.sources import classify, resolve
 from tatara_build.validate.context import Context
-from tatara_build.validate.sources import classify, outside_allowed, outside_problem, resolve
+from tatara_build.validate.sources import outside_allowed, outside_problem
 
 EM_BPF = 247
 RUST_READ_LIMIT = 1 << 20  # a body file larger than this is not searched for `run`
