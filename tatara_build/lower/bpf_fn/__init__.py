@@ -39,6 +39,9 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec]
         lines = low.body()
     except LowerError as exc:
         return None, [exc.diag]
+    except RecursionError:
+        return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
+                            "split the body with `let` bindings")]
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[program.kind] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx), []

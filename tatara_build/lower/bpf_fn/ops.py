@@ -31,17 +31,18 @@ def lower_logic(low: Lowering, op: str, node: Node, args: list[Node], want: bool
 
 
 def _logic(low: Lowering, op: str, args: list[Node]) -> Val:
-    out = low.declare("bool")
+    """Flat, not nested: each later operand runs only while the result is undecided,
+    so 1,000 operands give 1,000 sibling `if`s, not 1,000 levels of nesting."""
+    out = f"t{low.temps + 1}"
+    low.temps += 1
     first = low.as_bool(args[0])
-    test = first if op == "and" else f"!{first}"
-    low.emit(f"if {test} {{")
-    low.depth += 1
-    rest = _logic(low, op, args[1:]).code if len(args) > 2 else low.as_bool(args[1])
-    low.emit(f"{out} = {rest};")
-    low.depth -= 1
-    low.emit("} else {")
-    low.emit(f"    {out} = {'false' if op == 'and' else 'true'};")
-    low.emit("}")
+    low.emit(f"let mut {out} = {first};")
+    for arg in args[1:]:
+        low.emit(f"if {out if op == 'and' else '!' + out} {{")
+        low.depth += 1
+        low.emit(f"{out} = {low.as_bool(arg)};")
+        low.depth -= 1
+        low.emit("}")
     return Val(out, Ty.BOOL)
 
 
