@@ -18,10 +18,10 @@ def _spec(spec, body: str, kind: str = ":xdp"):
 
 
 def test_check_refuses_an_unknown_helper_at_its_location(spec):
-    d = _spec(spec, "(return (call get-current-pid))")
+    d = _spec(spec, "(return (call get-current-pgid))")
     r = run_cli("check", str(d / "a.tlisp"))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "a.tlisp:8:17" in r.stderr and "unknown helper `get-current-pid`" in r.stderr
+    assert "a.tlisp:8:17" in r.stderr and "unknown helper `get-current-pgid`" in r.stderr
     assert "Traceback" not in r.stderr
 
 

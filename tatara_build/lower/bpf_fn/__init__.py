@@ -2,7 +2,7 @@
 
 `core` holds the lowering state (scopes, types, conversions); each form lives in
 a small module that registers its handler in `registry.FORMS` (control, ops,
-mapops, packet, helpers). No `unwrap`, no indexing, no panics in the output. Every
+mapops, packet, helpers, context). No `unwrap`, no indexing, no panics in the output. Every
 error is a diagnostic at the form's file:line:col, with upstream's LowerError
 texts where upstream has one.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.lower.bpf_fn import control, helpers, mapops, ops, packet  # noqa: F401 (register)
+from tatara_build.lower.bpf_fn import context, control, helpers, mapops, ops, packet  # noqa: F401 (each module registers its forms)
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec

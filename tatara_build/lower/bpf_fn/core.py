@@ -123,8 +123,7 @@ class Lowering:
             b = self.lookup(node)
             return Val(b.rust, b.type)
         if k == "kw":
-            raise LowerError(f"action `:{node.value}` can only appear in `(return :{node.value})`",
-                             node)
+            return self.action_value(node)
         if k != "list" or not node.items or node.items[0].kind != "sym":
             raise LowerError(UNKNOWN_FORM.format(node.text()[:40]), node)
         op = str(node.items[0].value)
@@ -177,6 +176,13 @@ class Lowering:
         self.scopes[-1][name] = Binding(rust, val.type)
 
     # --- actions ---------------------------------------------------------------------
+    def action_value(self, node: Node) -> Val:
+        """An action keyword where a value is wanted: its verdict number as a u64."""
+        code = self.action_code(str(node.value), node)
+        if code.startswith("-"):
+            code += "_i64"  # `-1 as u64` does not parse as intended
+        return Val(self.temp(f"{code} as u64"), Ty.U64)
+
     def action_code(self, action: str, node: Node) -> str:
         kind = self.kind
         if action in kind.actions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast, is_atom
 from tatara_build.lower.bpf_fn.registry import form
-from tatara_build.lower.naming import snake
+from tatara_build.lower.naming import rust_ident
 from tatara_build.model.ir import MapSpec
 from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.model.suggest import suggest
@@ -14,8 +14,8 @@ from tatara_build.reader.lisp import Node
 VALUE_TYPES = {4: "u32", 8: "u64"}
 
 
-def map_of(low: Lowering, node: Node) -> tuple[str, MapSpec]:
-    """The Rust path and spec of the map named by `node`, checked for DSL use."""
+def map_named(low: Lowering, node: Node) -> tuple[str, MapSpec]:
+    """The Rust path and spec of the map named by `node`: in the policy and in :uses-maps."""
     if node.kind not in ("sym", "str"):
         raise LowerError("expected a map name", node)
     name = str(node.value)
@@ -27,6 +27,13 @@ def map_of(low: Lowering, node: Node) -> tuple[str, MapSpec]:
     if name not in low.program.uses_maps:
         raise LowerError(f"program `{low.program.name}` uses map `{name}` without listing it "
                          "in :uses-maps", node, f'add "{name}" to :uses-maps')
+    return f"crate::maps::{rust_ident(name)}", spec
+
+
+def map_of(low: Lowering, node: Node) -> tuple[str, MapSpec]:
+    """`map_named`, checked for the DSL's keyed operations."""
+    path, spec = map_named(low, node)
+    name = spec.name
     kind = MAP_KINDS[spec.kind]
     if not kind.keyed:
         raise LowerError(f"map `{name}` is `{spec.kind}`; the DSL's map operations work on "
@@ -37,7 +44,7 @@ def map_of(low: Lowering, node: Node) -> tuple[str, MapSpec]:
     if not kind.array and spec.key_size not in VALUE_TYPES:
         raise LowerError(f"map `{name}` has key_size {spec.key_size}; DSL keys are 4 or 8 "
                          "bytes (u32/u64)", node)
-    return f"crate::maps::{snake(name)}", spec
+    return path, spec
 
 
 def key_code(spec: MapSpec, key: str) -> str:
@@ -54,6 +61,8 @@ def lower_map(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
     vt = VALUE_TYPES[spec.value_size]
     key = key_code(spec, low.as_u64(args[1]))
     key = key if is_atom(key) else low.temp(key)
+    if op == "map-has":
+        return Val(low.temp(f"{path}.get_ptr({key}).is_some()"), Ty.BOOL)
     if op == "map-get":
         out = low.declare("u64")
         low.emit(f"match {path}.get_ptr({key}) {{")
