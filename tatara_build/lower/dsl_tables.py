@@ -1,7 +1,7 @@
 """Tables of the bpf-fn DSL: helpers, operators and packet accessors.
 
 BPF_HELPERS holds upstream's five helpers (same names and aya paths) and the ones
-real programs need. Each row says which kernel program types (`ProgramKind.prog_type`
+real programs need. Each row says which kernel program types (`ProgramKind.kernel_type`
 in model/kinds.py) may call it: measured on Linux 6.18 by loading a clang-built
 object per helper and program type (csum_diff and redirect are refused outside
 xdp/sched_cls; get_stackid needs a tracing context). `unsafe` follows aya-ebpf

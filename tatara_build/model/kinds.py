@@ -37,6 +37,11 @@ class ProgramKind:
     has_ethernet: bool = False
     kernel_feature: str = ""  # `bpftool feature probe` program_types key
 
+    @property
+    def kernel_type(self) -> str:
+        """The kernel's name of the program type (`xdp`, `sched_cls`), from kernel_feature."""
+        return self.kernel_feature.removeprefix("have_").removesuffix("_prog_type")
+
 
 _XDP = "aya_ebpf::bindings::xdp_action::"
 _TC = "aya_ebpf::bindings::"

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.sources import classify, resolve
 from tatara_build.validate.context import Context
-from tatara_build.validate.sources import classify, resolve
 
 
 def body_rules(ctx: Context) -> Iterable[Diagnostic]:

@@ -43,5 +43,5 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec]
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
     if low.uses_pkt:
-        lines.insert(0, "    let pkt = " + packet.PKT_INIT[program.kind] + ";")
+        lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx), []

@@ -6,6 +6,7 @@ from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.packet import ctx_arg
 from tatara_build.lower.bpf_fn.registry import form
+from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
 
@@ -20,9 +21,9 @@ def lower_ctx_field(low: Lowering, op: str, node: Node, args: list[Node], want: 
     table = T.CONTEXT_FIELDS.get(low.kind.context)
     name = str(args[1].value).replace("-", "_")
     if table is None:
+        having = [w for w, k in PROGRAM_KINDS.items() if k.context in T.CONTEXT_FIELDS]
         raise LowerError(f"`{low.program.kind}` programs have no context fields in the DSL",
-                         args[1], "context fields exist for :xdp, :tc, :cgroup-skb and "
-                         ":socket-filter")
+                         args[1], "context fields exist for " + ", ".join(having))
     ptr, fields = table
     if name not in fields:
         hint = suggest(name, list(fields))

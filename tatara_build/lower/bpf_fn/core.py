@@ -187,12 +187,13 @@ class Lowering:
         kind = self.kind
         if action in kind.actions:
             return kind.actions[action]
-        if action in UPSTREAM_GENERIC_ACTIONS and self.program.kind not in (":cgroup-skb",):
+        if action in UPSTREAM_GENERIC_ACTIONS and kind.generic_actions:
             return UPSTREAM_GENERIC_ACTIONS[action]
         allowed = ", ".join(f":{a}" for a in kind.actions)
-        if self.program.kind == ":cgroup-skb" and action in UPSTREAM_GENERIC_ACTIONS:
-            raise LowerError(f"`:{action}` is ambiguous for `:cgroup-skb` (upstream's :ok is 0, "
-                             "which drops the packet there)", node, "use :allow (1) or :drop (0)")
+        if action in UPSTREAM_GENERIC_ACTIONS:
+            uses = " or ".join(f":{a} ({v})" for a, v in kind.action_values.items())
+            raise LowerError(f"`:{action}` is ambiguous for `{kind.wire}` (upstream's :ok is 0, "
+                             "which drops the packet there)", node, f"use {uses}")
         raise LowerError(f"unknown return action `:{action}` for `{self.program.kind}` — "
                          f"allowed: {allowed}", node)
 

@@ -19,7 +19,7 @@ _CONVERSION = re.compile(r"%%|%[-0-9]*(?:ll|l|h|hh)?[diuxXcps]")
 
 
 def available(low: Lowering) -> list[str]:
-    pt = low.kind.prog_type
+    pt = low.kind.kernel_type
     return [n for n, h in T.BPF_HELPERS.items() if h.prog_types is None or pt in h.prog_types]
 
 

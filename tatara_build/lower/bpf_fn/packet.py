@@ -11,10 +11,12 @@ from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.reader.lisp import Node
 
+# How a body builds its `Pkt`, by aya context type (model/kinds.py's `context` column);
+# `SkBuffContext` kinds without a packet_base (socket filters) read through the skb.
 PKT_INIT = {
-    ":xdp": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
-    ":tc": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
-    ":cgroup-skb": ("crate::rt::Pkt::new(\n"
+    "XdpContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
+    "TcContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
+    "SkBuffContext": ("crate::rt::Pkt::new(\n"
                     "        unsafe { (*ctx.skb.skb).data as usize },\n"
                     "        unsafe { (*ctx.skb.skb).data_end as usize },\n"
                     "        false,\n    )"),
@@ -35,9 +37,9 @@ def ctx_arg(low: Lowering, node: Node, args: list[Node], n: int) -> None:
 def lower_packet_len(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
     ctx_arg(low, node, args, 1)
     low.uses_ctx = True
-    if low.kind.packet_base is None and low.program.kind != ":socket-filter":
+    if low.kind.packet_base is None and not _skb_loads(low):
         raise LowerError(f"`(packet-len …)`: `{low.program.kind}` programs have no packet", node)
-    if low.program.kind == ":xdp":
+    if low.kind.context == "XdpContext":
         low.uses_pkt = True
         return Val(low.temp("pkt.len()"), Ty.U64)
     return Val(low.temp("u64::from(ctx.len())"), Ty.U64)
@@ -47,7 +49,7 @@ def lower_packet_len(low: Lowering, op: str, node: Node, args: list[Node], want:
 def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
     ctx_arg(low, node, args, 2)
     low.uses_ctx = True
-    if low.program.kind == ":socket-filter":
+    if _skb_loads(low):
         off = low.as_u64(args[1])
         return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
     _needs_packet(low, op, node)
@@ -65,6 +67,11 @@ def lower_accessor(low: Lowering, op: str, node: Node, args: list[Node], want: b
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
     return Val(low.temp(f"pkt.{method}()?"), Ty.U64)
+
+
+def _skb_loads(low: Lowering) -> bool:
+    """Socket filters: an skb without direct packet access (bpf_skb_load_bytes reads)."""
+    return low.kind.packet_base is None and low.kind.context == "SkBuffContext"
 
 
 def _needs_packet(low: Lowering, op: str, node: Node) -> None:
