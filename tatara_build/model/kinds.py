@@ -159,6 +159,7 @@ class MapKind:
     keyed: bool = True  # has lookup/update by key (the DSL's map ops)
     array: bool = False  # key is a u32 index; delete not allowed
     cpu_sized: bool = False  # aya sizes it to the CPU count itself: max_entries must be 0
+    events: bool = False  # an output channel: `(emit map record)` sends records to user space
 
 
 _KV = "<{key}, {value}, {n}>"
@@ -173,9 +174,9 @@ MAP_KINDS: dict[str, MapKind] = {
         MapKind(":per-cpu-array", "PerCpuArray", "<{value}, {n}>", "percpu_array", "4", ">0",
                 ">0", per_cpu=True, array=True),
         MapKind(":ring-buf", "RingBuf", "<[u8; 0], {n}>", "ringbuf", "0", "0", "pow2-page",
-                keyed=False),
+                keyed=False, events=True),
         MapKind(":perf-event-array", "PerfEventArray", "", "perf_event_array",
-                "4", "4", ">=0", keyed=False, cpu_sized=True),
+                "4", "4", ">=0", keyed=False, cpu_sized=True, events=True),
         MapKind(":stack-trace", "StackTrace", "<{n}, 0, {value_words}>", "stack_trace", "4",
                 "x8", ">0", keyed=False),
         MapKind(":lpm-trie", "LpmTrie", "<[u8; {prefix_bytes}], {value}, {n}>", "lpm_trie",
