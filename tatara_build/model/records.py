@@ -133,3 +133,46 @@ def decode(spec: StructSpec, data: bytes) -> dict[str, object]:
     """A record's bytes (at least its size) -> {field: value}, in declaration order."""
     lay = layout(spec)
     return {s.name: decode_field(s.type, data[s.offset:s.offset + s.size]) for s in lay.slots}
+
+
+def encode_field(t: str, value: object) -> bytes:
+    """A field value as written in a spec (int, dotted quad, MAC, text, hex:..) -> bytes."""
+    n = type_size(t)
+    if isinstance(value, str) and value.startswith("hex:"):
+        raw = bytes.fromhex(value[4:])
+        if len(raw) != n:
+            raise ValueError(f"has {len(raw)} bytes, the field is {n}")
+        return raw
+    if t in SCALARS:
+        if not isinstance(value, int) or not 0 <= value < 1 << (8 * n):
+            raise ValueError(f"`{value}` is not a {t}")
+        return value.to_bytes(n, "little")
+    if t == "ipv4" and isinstance(value, int) and 0 <= value < 1 << 32:
+        return value.to_bytes(4, "big")
+    if t in ("ipv4", "ipv6") and isinstance(value, str):
+        addr = ipaddress.ip_address(value)
+        if addr.max_prefixlen != n * 8:
+            raise ValueError(f"`{value}` is not an {t} address")
+        return addr.packed
+    if t == "mac" and isinstance(value, str):
+        return bytes(int(x, 16) for x in value.split(":")).rjust(6, b"\0")[-6:]
+    if isinstance(value, str) and len(value.encode()) <= n:
+        return value.encode().ljust(n, b"\0")
+    raise ValueError(f"`{value}` does not fit a {t} field")
+
+
+def encode(spec: StructSpec, values: dict) -> bytes:
+    """{field: value} (fields left out are zero) -> the record's bytes; ValueError names
+    the field that is unknown or does not fit."""
+    lay = layout(spec)
+    out = bytearray(lay.size)
+    for name, value in values.items():
+        slot = lay.slot(name)
+        if slot is None:
+            raise ValueError(f"struct `{spec.name}` has no field `{name}` (fields: "
+                             + ", ".join(s.name for s in lay.slots) + ")")
+        try:
+            out[slot.offset:slot.offset + slot.size] = encode_field(slot.type, value)
+        except ValueError as exc:
+            raise ValueError(f"field `{name}`: {exc}") from None
+    return bytes(out)

@@ -59,7 +59,7 @@ def map_record_rules(ctx: Context) -> Iterable[Diagnostic]:
             elif kind.keyed and getattr(spec, f"{role}_size") != size:
                 yield error(f"map `{spec.name}`: {role}_size {getattr(spec, f'{role}_size')} but "
                             f"struct `{name}` is {size} bytes", m.span(f"{role}_size") or span,
-                            f"write :{role}-size {size}")
+                            f"set :{role}-size ({role}_size in TOML/JSON) to {size}")
 
 
 RULES = [struct_rules, map_record_rules]
