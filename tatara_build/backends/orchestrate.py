@@ -101,8 +101,8 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
     for carried in crate.objects:
         obj = scratch / f"{carried['name']}.bpf.o"
         shutil.copyfile(crates_root / crate.policy / "objects" / obj.name, obj)
-        expected[obj.name] = [carried["spec_name"]]
-        objects.append(manifest.object_entry(obj, "carried"))
+        expected[obj.name] = list(carried["spec_names"])
+        objects.append(manifest.object_entry(obj, "carried", carried["shown"]))
     for entry in objects:
         manifest.write_b3(scratch / entry["file"])
     return objects, expected
@@ -138,7 +138,7 @@ def _nix_policy(project: Project, crate: CrateContext, crates_root: Path, out: P
     nix_backend.build_policy(crates_root, crate.policy, dest, echo)
     data = json.loads((dest / manifest.MANIFEST).read_text())
     expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
-    expected.update({f"{o['name']}.bpf.o": [o["spec_name"]] for o in crate.objects})
+    expected.update({f"{o['name']}.bpf.o": list(o["spec_names"]) for o in crate.objects})
     diags = manifest.check_against_spec(project, crate.policy, data["objects"], expected)
     if diags:
         raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec", diags)

@@ -181,11 +181,13 @@ def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path(
 
 @app.command()
 def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-           pin_root: Root = None, as_json: Json = False) -> None:
+           pin_root: Root = None,
+           netns: Annotated[str | None, typer.Option("--netns", help="network namespace the policy was applied in (as given to apply)")] = None,
+           as_json: Json = False) -> None:
     """Remove everything the policy owns, and nothing else."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json), as_json)
+    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json, netns), as_json)
 
 
 @app.command(name="map")

@@ -32,8 +32,8 @@ def events_verb(policy: str, name: str, paths: list[Path], count: int | None,
         raise SpecError(f"policy `{policy}` has no map `{name}`")
     m = loc.spec
     kind = MAP_KINDS[m.kind]
-    if not kind.events:
-        outs = [n for n in pol.spec.maps if project.map(n) and MAP_KINDS[project.map(n).spec.kind].events]  # type: ignore[union-attr]
+    if not kind.streamed:
+        outs = [n for n in pol.spec.maps if project.map(n) and MAP_KINDS[project.map(n).spec.kind].streamed]  # type: ignore[union-attr]
         raise SpecError(f"map `{name}` is `{m.kind}`, not an output map (ring buffer or perf "
                         f"event array); output maps of `{policy}`: {', '.join(outs) or 'none'}")
     struct = project.struct(m.value_struct) if m.value_struct else None

@@ -14,7 +14,7 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, target_fields
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.records import StructSpec, layout, rust_field_type, rust_name
 from tatara_build.model.sources import classify, resolve
 
@@ -28,12 +28,12 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t = kind.aya_type
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     key = f"crate::records::{rust_name(m.key_struct)}" if m.key_struct else rust_type(m.key_size)
     value = (f"crate::records::{rust_name(m.value_struct)}" if m.value_struct and kind.keyed
              else rust_type(m.value_size))
     generics = kind.aya_generics.format(
-        key=key, value=value, n=m.max_entries,
+        key=key, value=value, n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"
@@ -139,7 +139,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return []
     path = resolve(p.file, src.path)
     if src.shape == "object":
-        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        _carry(ctx, p.spec.name, path, src.path)
         return []
     licenses[p.spec.name] = p.spec.license
     entry = _program_entry(p, src.shape)
@@ -164,6 +164,17 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         "ctx_param": "ctx" if body.uses_ctx else "_ctx", "context": kind.context,
         "ret": kind.ret, "code": "\n".join(body.lines)})
     return diags
+
+
+def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
+    """One carried object per source file, however many programs it serves (loaded once);
+    `shown` is the path as the spec writes it, for messages."""
+    for obj in ctx.objects:
+        if obj["source"] == path:
+            obj["spec_names"].append(program)
+            return
+    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
+                        "spec_names": [program], "shown": written})
 
 
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:

@@ -54,7 +54,7 @@ def map_record_rules(ctx: Context) -> Iterable[Diagnostic]:
             size = layout(s.spec).size
             if role == "key" and (not kind.keyed or kind.array):
                 yield error(f"map `{spec.name}`: a `{spec.kind}` map has no record keys", span)
-            elif not kind.keyed and not kind.events:
+            elif not kind.keyed and not kind.streamed:
                 yield error(f"map `{spec.name}`: a `{spec.kind}` map holds no records", span)
             elif kind.keyed and getattr(spec, f"{role}_size") != size:
                 yield error(f"map `{spec.name}`: {role}_size {getattr(spec, f'{role}_size')} but "

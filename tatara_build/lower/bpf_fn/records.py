@@ -144,8 +144,8 @@ def lower_emit(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
     low.arity(node, args, 2, "`(emit map record)` takes an output map and a record")
     path, m = map_named(low, args[0])
     kind = MAP_KINDS[m.kind]
-    if not kind.events:
-        outs = [n for n, s in low.maps.items() if MAP_KINDS[s.kind].events]
+    if not kind.streamed:
+        outs = [n for n, s in low.maps.items() if MAP_KINDS[s.kind].streamed]
         raise LowerError(f"map `{m.name}` is `{m.kind}`; `emit` sends to a ring buffer or a "
                          "perf event array", args[0], "output maps here: " + (", ".join(outs) or "none"))
     rec = record_arg(low, args[1], m.value_struct)
