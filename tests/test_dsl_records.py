@@ -127,3 +127,12 @@ def test_btf_names_record_fields_and_the_map_verb_decodes_them(tmp_path):
         assert "0: [rx_packets=0 rx_bytes=0" in r.stdout
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_map_add_of_several_fields_uses_one_lookup(spec):
+    out = _render(spec, "(do (map-add flows (record flow) (packets 1) (bytes (packet-len ctx)))"
+                        " (return :xdp-pass))")
+    assert out.count("get_ptr_mut(") == 1
+    assert "atomic_add_u64(&raw mut (*p).packets, 1_u64)" in out
+    assert "atomic_add_u64(&raw mut (*p).bytes, t" in out
+    assert "packets: 1_u64," in out and "..crate::records::Stats::ZERO" in out  # insert when absent

@@ -2,8 +2,9 @@
 
 `(map-get m k)` gives a copy of the record (all zero when absent); `(map-set m k r)`
 stores one; `(map-add m k field d)` / `(map-incr m k field)` add to one u32/u64
-field in place (atomically unless per-CPU), inserting a record holding just that
-count when a hash map has no entry yet.
+field in place (atomically unless per-CPU), and `(map-add m k (f1 d1) (f2 d2)…)` to
+several under one lookup; a hash map without the entry gets a record holding just
+those counts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ FIELD_OPS = {"map-add": 4, "map-incr": 3}
 def lower_record_map(low: Lowering, op: str, node: Node, args: list[Node], path: str,
                      spec: MapSpec) -> Val:
     n = FIELD_OPS[op] if spec.value_struct and op in FIELD_OPS else T.MAP_OPS[op]
-    if len(args) != n:
+    pairs = op == "map-add" and spec.value_struct and len(args) >= 3 and all(
+        a.kind == "list" for a in args[2:])
+    if len(args) != n and not pairs:
         shape = " field" if n == FIELD_OPS.get(op) else ""
         raise LowerError(f"map operation `{op}` requires {n} args, got {len(args)}", node,
                          f"`({op} {spec.name} key{shape}{' delta' if op == 'map-add' else ''})`")
@@ -84,27 +87,37 @@ def _scalar_value(low: Lowering, op: str, args: list[Node], path: str, spec: Map
 
 def _field_add(low: Lowering, args: list[Node], path: str, spec: MapSpec, key: str,
                t: str) -> Val:
-    slot = slot_of(low.structs[spec.value_struct or ""], args[2])
-    if slot.type not in ("u32", "u64"):
-        raise LowerError(f"`{slot.name}` is {slot.type}; map-add/map-incr count in u32 or u64 "
-                         "fields", args[2])
-    d = cast(low.as_u64(args[3]) if len(args) == 4 else "1_u64", "u64", slot.type)
-    f = rust_ident(slot.name)
+    struct = low.structs[spec.value_struct or ""]
+    pairs = [a.items for a in args[2:]] if args[2].kind == "list" else \
+        [[args[2], args[3]] if len(args) == 4 else [args[2]]]
+    adds = []
+    for pair in pairs:
+        if len(pair) not in (1, 2) or (len(pair) == 1 and len(args) != 3):
+            raise LowerError("expected `(field delta)`", pair[0] if pair else args[2])
+        slot = slot_of(struct, pair[0])
+        if slot.type not in ("u32", "u64"):
+            raise LowerError(f"`{slot.name}` is {slot.type}; map-add/map-incr count in u32 or "
+                             "u64 fields", pair[0])
+        d = cast(low.as_u64(pair[1]) if len(pair) == 2 else "1_u64", "u64", slot.type)
+        adds.append((rust_ident(slot.name), slot.type, d))
     kind = MAP_KINDS[spec.kind]
     low.emit(f"if let Some(p) = {path}.get_ptr_mut({key}) {{")
     if kind.per_cpu:
         low.emit("    // SAFETY: this CPU's record, from a successful lookup; no other writer.")
-        low.emit(f"    unsafe {{ (*p).{f} = (*p).{f}.wrapping_add({d}) }};")
+        for f, _, d in adds:
+            low.emit(f"    unsafe {{ (*p).{f} = (*p).{f}.wrapping_add({d}) }};")
     else:
         low.emit("    // SAFETY: a shared record from a successful lookup, updated atomically.")
-        low.emit(f"    unsafe {{ crate::rt::atomic_add_{slot.type}(&raw mut (*p).{f}, {d}) }};")
+        for f, ty, d in adds:
+            low.emit(f"    unsafe {{ crate::rt::atomic_add_{ty}(&raw mut (*p).{f}, {d}) }};")
     if not kind.array:
         low.emit("} else {")
         low.emit("    // BPF_NOEXIST: a concurrent first insert wins; this count is lost then.")
         low.depth += 1
-        rec = struct_literal(low, t, [f"{f}: {d}", f"..{t}::ZERO"] if len(
-            low.structs[spec.value_struct or ""].fields) > 1 else [f"{f}: {d}"])
-        low.emit(f"let _ = {path}.insert({key}, {rec}, 1);")
+        inits = [f"{f}: {d}" for f, _, d in adds]
+        if len(adds) < len(struct.fields):
+            inits.append(f"..{t}::ZERO")
+        low.emit(f"let _ = {path}.insert({key}, {struct_literal(low, t, inits)}, 1);")
         low.depth -= 1
     low.emit("}")
     return Val("", Ty.UNIT)

@@ -19,15 +19,11 @@ pub fn xdp_stats(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     }
     let verdict = t3;
     let t6 = verdict as u32;
+    let t7 = pkt.len();
     if let Some(p) = crate::maps::xdp_stats_map.get_ptr_mut(t6) {
         // SAFETY: this CPU's record, from a successful lookup; no other writer.
         unsafe { (*p).rx_packets = (*p).rx_packets.wrapping_add(1_u64) };
-    }
-    let t7 = verdict as u32;
-    let t8 = pkt.len();
-    if let Some(p) = crate::maps::xdp_stats_map.get_ptr_mut(t7) {
-        // SAFETY: this CPU's record, from a successful lookup; no other writer.
-        unsafe { (*p).rx_bytes = (*p).rx_bytes.wrapping_add(t8) };
+        unsafe { (*p).rx_bytes = (*p).rx_bytes.wrapping_add(t7) };
     }
     Some(verdict as u32)
 }
