@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,3 +108,45 @@ def test_events_refuses_a_map_that_is_not_an_output(spec):
     assert r.returncode == 1 and "not an output map" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("events", "pol", "nope", str(d / "a.tlisp"))
     assert r.returncode == 1 and "policy `pol` has no map `nope`" in r.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_perf_event_array_emit_with_stack_id_and_tp_field(tmp_path):
+    """tests/fixtures/dsl_trace.tlisp: get-stackid, tp-field and emit to a perf event array."""
+    require_kernel()
+    spec = Path(__file__).parent / "fixtures" / "dsl_trace.tlisp"
+    out = tmp_path / "out"
+    r = build_cli([spec], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    root = Path(f"/sys/fs/bpf/tt-perf-{os.getpid()}")
+    common = [str(spec), "--artifacts", str(out / "artifacts"), "--pin-root", str(root)]
+    try:
+        r = run_cli("apply", "dsl_trace", *common)
+        assert r.returncode == 0, r.stderr
+        p = subprocess.Popen([sys.executable, "-m", "tatara_build", "events", "dsl_trace",
+                              "pgid_events", str(spec), "--pin-root", str(root), "--json",
+                              "--timeout", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        asked = 700000 + os.getpid() % 100000
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in p.stdout], daemon=True).start()  # type: ignore[union-attr]
+        found, deadline = None, time.monotonic() + 20
+        while found is None and time.monotonic() < deadline:
+            try:
+                os.getpgid(asked)  # no such process: the syscall still enters the tracepoint
+            except ProcessLookupError:
+                pass
+            time.sleep(0.2)
+            while not lines.empty():
+                rec = json.loads(lines.get())
+                if rec.get("asked") == asked and rec.get("tgid") == os.getpid():
+                    found = rec
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+        assert found is not None, err
+        assert found["stack_id"] < 2**63 and found["comm"].startswith("python")
+        assert p.returncode == 0 and "Traceback" not in err
+    finally:
+        run_cli("detach", "dsl_trace", *common)
+        shutil.rmtree(root, ignore_errors=True)
