@@ -1,6 +1,6 @@
 """bpftool as a subprocess: argument lists, `-j` for data, `-n` on every pinning
 command (without it bpftool mounts a bpffs wherever a pin's folder is not one),
-and the traps of notes/bpftool.md handled in one place: errors on stdout under
+and the traps of bpftool 7.1 on this kernel handled in one place: errors on stdout under
 `-j`, `null` for success, `"\\n"` for an empty cgroup, verifier logs on stderr.
 """
 
@@ -88,11 +88,9 @@ def load_failure(res: Result, obj: Path) -> Exception:
 
 
 def loadall(obj: Path, progs: Path, maps: Path | None = None,
-            rebind: dict[str, Path] | None = None, prog_type: str | None = None) -> Result:
-    """`prog loadall OBJ PROGDIR [type T] [map name N pinned P]... [pinmaps MAPDIR]`."""
+            rebind: dict[str, Path] | None = None) -> Result:
+    """`prog loadall OBJ PROGDIR [map name N pinned P]... [pinmaps MAPDIR]`."""
     args = ["-n", "prog", "loadall", str(obj), str(progs)]
-    if prog_type:
-        args += ["type", prog_type]
     for name, pin in sorted((rebind or {}).items()):
         args += ["map", "name", name, "pinned", str(pin)]
     if maps is not None:
