@@ -150,3 +150,25 @@ def test_perf_event_array_emit_with_stack_id_and_tp_field(tmp_path):
     finally:
         run_cli("detach", "dsl_trace", *common)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_tp_format_prints_a_struct_whose_layout_keeps_the_kernel_offsets(tmp_path):
+    from tatara_build.cli.tp_format_verb import parse_format
+
+    text = ("\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+            "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+            "\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n"
+            "\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n"
+            "\tfield:u64 when;\toffset:32;\tsize:8;\tsigned:0;\n")
+    s = parse_format(text, "t")
+    lay = {x.name: (x.offset, x.type) for x in layout(s).slots}
+    assert lay["common_pid"] == (4, "u32") and lay["filename_loc"] == (8, "u32")
+    assert lay["comm"] == (12, "bytes:16") and lay["when"] == (32, "u64")
+    assert lay["_pad2"] == (2, "bytes:2") and lay["_pad28"] == (28, "bytes:4")
+    if Path("/sys/kernel/tracing/events/sched/sched_process_exec/format").exists():
+        r = run_cli("tp-format", "sched/sched_process_exec")
+        assert r.returncode == 0 and "(pid :u32)" in r.stdout
+        (tmp_path / "s.tlisp").write_text(r.stdout)
+        assert run_cli("check", str(tmp_path / "s.tlisp")).returncode == 0
+    r = run_cli("tp-format", "nope")
+    assert r.returncode == 1 and "is not CATEGORY/EVENT" in r.stderr
