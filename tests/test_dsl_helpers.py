@@ -89,4 +89,4 @@ def test_helpers_and_context_fields_in_the_kernel(tmp_path):
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (7, 0)
+    assert (data["passed"], data["failed"]) == (9, 0)
