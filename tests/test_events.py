@@ -103,7 +103,7 @@ def test_events_refuses_a_map_that_is_not_an_output(spec):
     d = spec({"a.tlisp": '(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
               '(defbpf-program :name "p" :kind :xdp :attach (:target "e") :source "x.rs")\n'
               '(defbpf-policy :name "pol" :description "d" :programs ("p") :maps ("m"))\n'})
-    (d / "x.rs").write_text("")
+    (d / "x.rs").write_text("pub fn run(_ctx: &aya_ebpf::programs::XdpContext) -> u32 { 2 }\n")
     r = run_cli("events", "pol", "m", str(d / "a.tlisp"))
     assert r.returncode == 1 and "not an output map" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("events", "pol", "nope", str(d / "a.tlisp"))

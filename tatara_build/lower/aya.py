@@ -151,7 +151,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     fn = project.bpf_fn(path, src.fn)
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
-    structs = {s.spec.name: s.spec for s in project.structs}
+    structs = ByIdent({s.spec.name: s.spec for s in project.structs})
     helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
     body, diags = lower_bpf_fn(fn, p.spec, maps, structs, helpers)  # type: ignore[arg-type]
     if body is None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.model.ir import ByIdent
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.sources import classify, resolve
 from tatara_build.validate.context import Context
@@ -18,8 +19,8 @@ from tatara_build.validate.context import Context
 
 def body_rules(ctx: Context) -> Iterable[Diagnostic]:
     project = ctx.project
-    maps = {m.spec.name: m.spec for m in project.maps if m.spec.kind in MAP_KINDS}
-    structs = {s.spec.name: s.spec for s in project.structs}
+    maps = ByIdent({m.spec.name: m.spec for m in project.maps if m.spec.kind in MAP_KINDS})
+    structs = ByIdent({s.spec.name: s.spec for s in project.structs})
     seen: set[tuple] = set()
     for prog in project.programs:
         src = classify(prog.spec.source)
