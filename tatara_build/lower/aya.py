@@ -152,7 +152,8 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
     structs = ByIdent({s.spec.name: s.spec for s in project.structs})
-    body, diags = lower_bpf_fn(fn, p.spec, maps, structs)
+    helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
+    body, diags = lower_bpf_fn(fn, p.spec, maps, structs, helpers)  # type: ignore[arg-type]
     if body is None:
         return diags
     ctx.body_structs |= body.structs
