@@ -13,7 +13,7 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
-from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
+from tatara_build.model.ir import ByIdent, Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.sources import classify, resolve
 
@@ -88,6 +88,7 @@ class MapEntry:
 
     spec_name: str
     ident: str
+    attr_args: str  # `(name = "...")` when the ident is a raw `r#` one
     kind_wire: str
     key_size: int
     value_size: int
@@ -168,7 +169,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
     ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
                        bin=snake(name), description=pol.spec.description,
                        spec_hash=project.policy_hash(name))
-    maps = {m: loc.spec for m in pol.spec.maps if (loc := project.map(m)) is not None}
+    maps = ByIdent({m: loc.spec for m in pol.spec.maps if (loc := project.map(m)) is not None})
     diags: list[Diagnostic] = []
     licenses: dict[str, str] = {}
     for prog_name in pol.spec.programs:
@@ -232,6 +233,9 @@ def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnost
         loc = project.map(m.name)
         return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
                       "use :max-entries 0", loc.span("max_entries") if loc else None)]
-    ctx.maps.append(MapEntry(m.name, rust_ident(m.name), m.kind, m.key_size, m.value_size,
+    ident = rust_ident(m.name)
+    # aya's macro exports the ident's text, `r#type` for a keyword: name the symbol
+    attr_args = f'(name = "{snake(m.name)}")' if ident.startswith("r#") else ""
+    ctx.maps.append(MapEntry(m.name, ident, attr_args, m.kind, m.key_size, m.value_size,
                              m.max_entries, map_decl(m)))
     return []
