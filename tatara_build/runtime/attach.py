@@ -58,7 +58,7 @@ def attach(k: Kernel, spec: ProgramSpec, pin: Path, links_dir: Path, intend: Int
         return []  # loaded and pinned: a process attaches it (SO_ATTACH_BPF)
     _supported(spec)
     links_dir.mkdir(parents=True, exist_ok=True)
-    rule = PROGRAM_KINDS[spec.kind].target_rule  # the target's shape says which link
+    rule = PROGRAM_KINDS[spec.kind].target_rule
     if rule == "tracepoint":
         pins = links.attach_tracepoint(pin, spec.attach.target, links_dir / spec.name)
     elif rule == "perf-event":
@@ -73,11 +73,11 @@ def _supported(spec: ProgramSpec) -> None:
     if program_types().get(feature) is False:
         raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
                           f"(bpftool feature probe: {feature} is false)", spec.name)
-    rule = PROGRAM_KINDS[spec.kind].target_rule
-    if rule == "ksym" and not Path("/sys/bus/event_source/devices/kprobe").exists():
-        raise Unsupported(f"`{spec.kind}` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
+    kind = PROGRAM_KINDS[spec.kind]
+    if kind.target_rule == "ksym" and not Path("/sys/bus/event_source/devices/kprobe").exists():
+        raise Unsupported("`:kprobe` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
                           "off: /sys/bus/event_source/devices/kprobe is missing)", spec.name)
-    if rule in ("ksym", "lsm-hook"):
+    if kind.target_rule in ("ksym", "lsm-hook"):  # no link shim for these yet
         raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
 
 
