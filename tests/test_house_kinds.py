@@ -88,3 +88,18 @@ def test_libbpf_section_names_map_to_kinds():
     assert kind_of_section("tp/syscalls/sys_enter_openat") == kind_of_section("tracepoint/a/b")
     assert kind_of_section("classifier/ingress") == kind_of_section("tc")
     assert kind_of_section(".text") is None and kind_of_section("xdpx") is None
+
+
+def test_every_column_is_read_somewhere():
+    """A column nobody reads is a fact nobody keeps true: read it or drop it."""
+    read = set()
+    for f in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute):
+                read.add(node.attr)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "getattr" \
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                read.add(node.args[1].value)
+    unread = [f"{cls.__name__}.{f.name}" for cls in (ProgramKind, MapKind)
+              for f in fields(cls) if f.name not in read]
+    assert not unread, f"columns of model/kinds.py no module reads: {', '.join(unread)}"
