@@ -97,13 +97,13 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
         obj = scratch / f"{crate.policy}.bpf.o"
         cargo_backend.build_crate(tc, crates_root / crate.policy, crate.bin, crate.policy,
                                   target_dir, obj, echo)
-        expected[obj.name] = [p["spec_name"] for p in crate.programs]
+        expected[obj.name] = [p.spec_name for p in crate.programs]
         objects.append(manifest.object_entry(obj, "crate"))
     for carried in crate.objects:
-        obj = scratch / f"{carried['name']}.bpf.o"
+        obj = scratch / f"{carried.name}.bpf.o"
         shutil.copyfile(crates_root / crate.policy / "objects" / obj.name, obj)
-        expected[obj.name] = list(carried["spec_names"])
-        objects.append(manifest.object_entry(obj, "carried", carried["shown"]))
+        expected[obj.name] = list(carried.spec_names)
+        objects.append(manifest.object_entry(obj, "carried", carried.shown))
     for entry in objects:
         manifest.write_b3(scratch / entry["file"])
     return objects, expected
@@ -137,8 +137,8 @@ def _nix_policy(project: Project, crate: CrateContext, out: OutLayout,
     dest = out.artifact(crate.policy)
     nix_backend.build_policy(out.crates, crate.policy, dest, echo)
     data = json.loads((dest / manifest.MANIFEST).read_text())
-    expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
-    expected.update({f"{o['name']}.bpf.o": list(o["spec_names"]) for o in crate.objects})
+    expected = {f"{crate.policy}.bpf.o": [p.spec_name for p in crate.programs]}
+    expected.update({f"{o.name}.bpf.o": list(o.spec_names) for o in crate.objects})
     diags = manifest.check_against_spec(project, crate.policy, data["objects"], expected)
     if diags:
         raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec", diags)

@@ -41,9 +41,7 @@ def load_project(paths: list[Path], strict: bool = True) -> Loaded:
     loaded = Loaded(project, diags, sources)
     if strict and has_errors(diags):
         n = sum(d.severity == "error" for d in diags)
-        exc = SpecError(f"{n} error{'s' * (n != 1)} in the spec", diags)
-        exc.sources = sources  # type: ignore[attr-defined]
-        raise exc
+        raise SpecError(f"{n} error{'s' * (n != 1)} in the spec", diags, sources)
     return loaded
 
 
@@ -61,7 +59,7 @@ def run_verb(fn: Callable[[], int | None], as_json: bool) -> None:
     try:
         code = fn() or 0
     except TataraError as exc:
-        sources = getattr(exc, "sources", None)
+        sources = exc.sources
         if as_json:
             emit_json({"ok": False, "error": exc.message, "exit_code": exc.exit_code,
                        "diagnostics": [d.as_dict() for d in exc.diagnostics]})
