@@ -177,7 +177,9 @@ def test_plan_simulated_is_strict_but_apply_simulated_records_like_the_seed(spec
     the seed's recording runtime does not."""
     import os
 
-    folder = spec({"a.tlisp": CLASH.format(pid=os.getpid()), "p.bpf.o": ""})
+    folder = spec({"a.tlisp": CLASH.format(pid=os.getpid())})
+    # check reads a carried object's ELF header (e_machine 247 = BPF); nothing more is needed
+    (folder / "p.bpf.o").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\xf7\x00" + bytes(44))
     root = f"/sys/fs/bpf/clash-{os.getpid()}"
     common = ["pol", str(folder), "--artifacts", str(tmp_path / "none"), "--runtime",
               "simulated", "--pin-root", root]
