@@ -50,7 +50,7 @@ def identifier_problem(name: str) -> str | None:
     if not IDENT.match(s):
         return "must be letters, digits, `_` or `-`, not starting with a digit"
     if s in NOT_RAW:
-        return f"`{s}` is a reserved Rust name"
+        return "is a reserved Rust name"
     if s.startswith("__tb_"):
         return "the `__tb_` prefix is reserved for generated code"
     return None
