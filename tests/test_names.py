@@ -36,6 +36,14 @@ def test_references_resolve_in_any_spelling(spec):
     assert messages(folder) == []
 
 
+def test_policy_and_test_may_spell_the_program_differently(spec):
+    text = small_spec("edge-pol", "drop-syn", "syn-counter").replace(
+        ':programs ("drop-syn")', ':programs ("drop_syn")').replace(
+        ':program "drop-syn"', ':program "drop_syn"')
+    assert ':programs ("drop_syn")' in text and ':program "drop_syn"' in text
+    assert messages(spec({"s.tlisp": text})) == []
+
+
 def test_kebab_and_snake_of_one_name_are_refused_as_duplicates(spec):
     text = small_spec("p", "a", "syn-counter") + \
         '(defbpf-map :name "syn_counter" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
