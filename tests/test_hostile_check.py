@@ -71,9 +71,9 @@ def test_emoji_and_bidi_in_a_description_render_valid_files(spec, tmp_path):
     out = tmp_path / "out"
     r = run_cli("render", str(folder), "-o", str(out))
     assert r.returncode == 0, r.stderr
-    cargo = tomllib.loads((out / "p" / "Cargo.toml").read_text())
+    cargo = tomllib.loads((out / "crates" / "p" / "Cargo.toml").read_text())
     assert cargo["package"]["description"] == desc
-    assert "\u202e" not in (out / "p" / "src" / "main.rs").read_text()  # rustc's bidi lint
+    assert "\u202e" not in (out / "crates" / "p" / "src" / "main.rs").read_text()  # rustc's bidi lint
 
 
 @pytest.mark.compile
@@ -119,8 +119,8 @@ def test_render_into_a_read_only_folder_is_exit_1(spec, tmp_path):
 def test_a_directory_where_a_file_goes_is_exit_1(spec, tmp_path):
     folder, out = spec({"s.tlisp": SMALL}), tmp_path / "out"
     assert run_cli("render", str(folder), "-o", str(out)).returncode == 0
-    (out / "p" / "Cargo.toml").unlink()
-    (out / "p" / "Cargo.toml").mkdir()
+    (out / "crates" / "p" / "Cargo.toml").unlink()
+    (out / "crates" / "p" / "Cargo.toml").mkdir()
     r = run_cli("render", str(folder), "-o", str(out))
     assert r.returncode == 1 and "Cargo.toml" in r.stderr and "Is a directory" in r.stderr
 
@@ -130,23 +130,24 @@ def test_a_forged_render_lock_removes_nothing(spec, tmp_path):
     import json
 
     folder, out = spec({"s.tlisp": SMALL}), tmp_path / "out"
-    out.mkdir()
+    crates = out / "crates"  # where render writes and keeps its lock
+    crates.mkdir(parents=True)
     for name in ("a", "b", "c"):
-        (out / name).write_text("mine")
-    (out / "tatara.render.json").write_text('{"files": "abc"}')
+        (crates / name).write_text("mine")
+    (crates / "tatara.render.json").write_text('{"files": "abc"}')
     assert run_cli("render", str(folder), "-o", str(out)).returncode == 0
-    assert all((out / n).read_text() == "mine" for n in "abc")
+    assert all((crates / n).read_text() == "mine" for n in "abc")
     digest = hashlib.sha256(b"mine").hexdigest()
-    (out / "dir").mkdir()
-    (out / "edited").write_text("changed since")
-    (out / "tatara.render.json").write_text(json.dumps({"files": {
+    (crates / "dir").mkdir()
+    (crates / "edited").write_text("changed since")
+    (crates / "tatara.render.json").write_text(json.dumps({"files": {
         "a": digest, "dir": digest, "edited": digest, "../outside": digest, "b": "zz"}}))
-    (tmp_path / "outside").write_text("mine")
+    (out / "outside").write_text("mine")
     r = run_cli("render", str(folder), "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert not (out / "a").exists()  # ours: recorded, unchanged, a regular file
-    assert (out / "dir").is_dir() and (out / "edited").exists() and (out / "b").exists()
-    assert (tmp_path / "outside").exists()
+    assert not (crates / "a").exists()  # ours: recorded, unchanged, a regular file
+    assert (crates / "dir").is_dir() and (crates / "edited").exists() and (crates / "b").exists()
+    assert (out / "outside").exists()
 
 
 # --- sources outside the spec folder ------------------------------------------------------

@@ -17,7 +17,7 @@ from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.model.kinds import kernel_shape, ring_bytes
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError
 from tatara_build.runtime.simulated import SimulatedRuntime
-from tests.conftest import messages, run_cli
+from tests.conftest import EXAMPLES, messages, run_cli
 
 
 def sample_program(name: str = "drop_syn") -> ProgramSpec:
@@ -178,8 +178,8 @@ def test_plan_simulated_is_strict_but_apply_simulated_records_like_the_seed(spec
     import os
 
     folder = spec({"a.tlisp": CLASH.format(pid=os.getpid())})
-    # check reads a carried object's ELF header (e_machine 247 = BPF); nothing more is needed
-    (folder / "p.bpf.o").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\xf7\x00" + bytes(44))
+    # check refuses a carried object that is not BPF ELF: carry a real one
+    (folder / "p.bpf.o").write_bytes((EXAMPLES / "precompiled/count_udp.bpf.o").read_bytes())
     root = f"/sys/fs/bpf/clash-{os.getpid()}"
     common = ["pol", str(folder), "--artifacts", str(tmp_path / "none"), "--runtime",
               "simulated", "--pin-root", root]

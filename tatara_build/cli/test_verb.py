@@ -13,6 +13,7 @@ from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import preflight
 from tatara_build.model.ir import ident
+from tatara_build.outlayout import OutLayout
 from tatara_build.testing.runner import run_tests
 
 
@@ -23,7 +24,7 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
     policies = {ident(pol.spec.name) for t in loaded.project.tests
                 for pol in loaded.project.policies_of(t.spec.program)}
     crates = [c for c in rplan.crates if c.policy in policies]
-    built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
+    built = build_all(loaded.project, crates, files, OutLayout(out), target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
     results = run_tests(loaded.project, objects, names)

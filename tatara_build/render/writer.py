@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.errors import TataraError
+from tatara_build.render.cache import output_stats
 
 LOCK = "tatara.render.json"
 
@@ -103,20 +104,26 @@ def _ours(root: Path, rel: str, digest: str) -> Path | None:
         return None
 
 
-def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> WriteReport:
+def write_tree(root: Path, files: dict[str, bytes], check: bool = False,
+               cache: dict | None = None) -> WriteReport:
     """Make `root` hold exactly `files` (plus anything we never wrote). A folder we
-    cannot write (a file in the way, read-only, full) is a user error (exit 1)."""
-    if root.exists() and not root.is_dir():
-        raise TataraError(f"output {root} exists and is not a folder (pick another -o)")
+    cannot write (a file in the way, read-only, full) is a user error (exit 1). `cache`,
+    from render/cache.py, goes into the lock with the written files' sizes and mtimes."""
+    for folder in (root, *root.parents):  # the nearest existing one must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise TataraError(f"output {folder} exists and is not a folder (pick another -o)")
+            break
     try:
-        return _write_tree(root, files, check)
+        return _write_tree(root, files, check, cache)
     except OSError as exc:
         where = exc.filename2 or exc.filename or root
         raise TataraError(f"cannot write the output under {root}: {where}: {exc.strerror} "
                           "(check -o, the folder's permissions and free space)") from None
 
 
-def _write_tree(root: Path, files: dict[str, bytes], check: bool) -> WriteReport:
+def _write_tree(root: Path, files: dict[str, bytes], check: bool,
+                cache: dict | None) -> WriteReport:
     report = WriteReport()
     made: set[Path] = set()
     checked: dict[Path, bool] = {}
@@ -143,6 +150,8 @@ def _write_tree(root: Path, files: dict[str, bytes], check: bool) -> WriteReport
     if not check:
         lock = {"generator": "tatara-build", "files": {
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}}
+        if cache is not None:
+            lock["cache"] = {**cache, "outputs": output_stats(root, sorted(files))}
         text = (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()
         if not (root / LOCK).is_file() or (root / LOCK).read_bytes() != text:
             atomic_write(root / LOCK, text)
