@@ -69,6 +69,14 @@ def test_rust_keywords_and_long_names(spec):
     assert any("is 300 characters long (at most 64)" in m for m in messages(long))
 
 
+def test_program_names_taken_by_the_generated_crate_are_refused(spec):
+    for taken in ("panic", "LICENSE"):
+        folder = spec({"s.tlisp": small_spec("p", taken, "m")})
+        assert f"program name `{taken}` is taken by the generated crate's `{taken}` item" in \
+            messages(folder)
+    assert messages(spec({"s.tlisp": small_spec("p", "q", "panic")})) == []  # maps: own module
+
+
 def test_bidi_and_control_characters_in_names_are_refused(spec):
     for bad in ("a\u202eb", "a\u2066b", "a\x07b", "a b", "é"):
         folder = spec({"s.tlisp": small_spec("p", bad, "m")})

@@ -20,6 +20,8 @@ RUST_KEYWORDS = frozenset(
     "virtual yield union".split()
 )
 NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
+# value-namespace items of templates/crate/main.rs.j2 that a program's function meets
+CRATE_ITEMS = frozenset({"panic", "LICENSE"})
 
 
 def snake(name: str) -> str:
