@@ -105,7 +105,7 @@ def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
             continue
         if not kind.aya_type:
             yield error(f"map `{s.name}`: `{kind.wire}` cannot be rendered into an aya crate "
-                        f"(aya-ebpf 0.2.1's {kind.variant} needs the inner map's type, which a "
+                        f"(aya-ebpf 0.2.1's ArrayOfMaps/HashOfMaps need the inner map's type, which a "
                         "spec cannot state)", m.span("kind"),
                         "use it from a carried C object (.bpf.o) only")
         elif kind.aya_value and s.value_size != kind.aya_value:
