@@ -355,3 +355,21 @@ def test_build_verify_loads_the_prepared_object(obj, objects, tmp_path):
     assert r.returncode == 0, r.stderr
     assert strays(before, objects, case) == set()  # no /sys/fs/bpf/xdp_stats_map left behind
     assert ("cannot load" in r.stdout + r.stderr) == (obj == "fentry")
+
+
+@pytest.mark.kernel
+def test_verifier_rejection_names_the_users_file(tmp_path):
+    """The carried copy is named after the program (`bad_xdp.bpf.o`); the user wrote
+    `objs/edge_filter.bpf.o`, and that is what the rejection names."""
+    require_kernel()
+    (tmp_path / "objs").mkdir()
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                    "-c", str(ROOT / "tests/fixtures/bad_xdp.c"), "-o",
+                    str(tmp_path / "objs" / "edge_filter.bpf.o")], check=True)
+    case = Case("edge_filter", {"bad_xdp": (":xdp", "xdp", "eth0")})
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_toml(case))
+    r = run_cli("build", "--verify", str(spec), "-o", str(tmp_path / "out"))
+    assert r.returncode == 3, r.stderr
+    assert "program `bad_xdp` in edge_filter.bpf.o" in r.stderr
+    assert "bad_xdp.bpf.o" not in r.stderr
