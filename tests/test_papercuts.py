@@ -42,17 +42,21 @@ def test_test_verb_shows_the_verifier_log(spec, tmp_path):
     require_kernel()
     _need_toolchain()
     d = spec({"a.tlisp": RS_POLICY.format(name="unchecked_t")
-              + '(defbpf-test :name "passes" :program "p" :expect :xdp-pass)\n',
+              + '(defbpf-test :name "passes" :program "p" :expect :xdp-pass)\n'
+              + '(defbpf-test :name "also" :program "p" :expect :xdp-drop)\n',
               "body.rs": UNCHECKED})
     args = ["test", str(d), "-o", str(tmp_path / "out"), "--target-dir", str(BUILD_TARGET)]
     r = run_cli(*args)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAILED passes: kernel rejected program at load: program `p`" in r.stdout
-    assert "verifier log:" in r.stdout and "invalid access to packet" in r.stdout
+    assert "FAILED also: kernel rejected program at load" in r.stdout
+    assert r.stdout.count("verifier log:") == 1 and "invalid access to packet" in r.stdout
+    assert "0 passed, 2 failed" in r.stdout
     r = run_cli(*args, "--json")
     assert r.returncode == 1
-    (result,) = json.loads(r.stdout)["tests"]
-    assert result["got"] == "load failed" and "invalid access to packet" in result["log"]
+    results = json.loads(r.stdout)["tests"]
+    assert [t["got"] for t in results] == ["load failed", "load failed"]
+    assert all("invalid access to packet" in t["log"] for t in results)
 
 
 # --- a user's .rs file: warnings stay warnings -----------------------------------------

@@ -218,6 +218,14 @@ def test_ring_buf_size_is_rounded_up_to_a_page_with_a_note(spec, entries, rounde
     assert ring_bytes(entries) == rounded
 
 
+def test_ring_buf_too_large_to_round_up_is_refused(spec):
+    assert messages(spec(a_DOT_tlisp=mp(":ring-buf", 0, 0, (1 << 31) + 1))) == [
+        "map `m`: max_entries of `:ring-buf` is its byte size, at most 2147483648 (a power "
+        "of two in a u32), got 2147483649"]
+    assert messages(spec(a_DOT_tlisp=mp(":ring-buf", 0, 0, (1 << 31) + 1)), "note") == []
+    assert messages(spec(a_DOT_tlisp=mp(":ring-buf", 0, 0, 1 << 31))) == []
+
+
 def test_ring_buf_of_a_power_of_two_pages_has_no_note(spec):
     assert messages(spec(a_DOT_tlisp=mp(":ring-buf", 0, 0, 65536)), "note") == []
 

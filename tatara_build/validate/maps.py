@@ -18,6 +18,7 @@ from tatara_build.validate.context import Context
 
 PER_CPU_VALUE_MAX = 32768  # PCPU_MIN_UNIT_SIZE
 HASH_KEY_MAX = 512  # MAX_BPF_STACK
+RING_MAX = 1 << 31  # the largest power-of-two ring buffer size a u32 max_entries holds
 
 
 def _key(kind, key: int) -> str | None:
@@ -65,6 +66,9 @@ def _entries(kind, entries: int) -> str | None:
                 f"multiple of {PAGE_SIZE}, got {entries}")
     if rule == "page-up" and entries == 0:
         return f"max_entries of `{kind.wire}` is its byte size and must be > 0"
+    if rule == "page-up" and ring_bytes(entries) > RING_MAX:
+        return (f"max_entries of `{kind.wire}` is its byte size, at most {RING_MAX} (a "
+                f"power of two in a u32), got {entries}")
     return None
 
 
@@ -87,7 +91,7 @@ def size_rules(ctx: Context) -> Iterable[Diagnostic]:
             if problem:
                 yield error(f"map `{s.name}`: {problem}", m.span(field) or m.span("kind"))
         rounded = _rounding(kind, s.max_entries)
-        if rounded:
+        if rounded and not _entries(kind, s.max_entries):
             yield note(f"map `{s.name}`: {rounded}", m.span("max_entries") or m.span("kind"))
 
 
@@ -105,8 +109,8 @@ def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
             continue
         if not kind.aya_type:
             yield error(f"map `{s.name}`: `{kind.wire}` cannot be rendered into an aya crate "
-                        f"(aya-ebpf 0.2.1's ArrayOfMaps/HashOfMaps need the inner map's type, which a "
-                        "spec cannot state)", m.span("kind"),
+                        "(aya-ebpf 0.2.1 declares a map of maps with the inner map's type, "
+                        "which a spec cannot state)", m.span("kind"),
                         "use it from a carried C object (.bpf.o) only")
         elif kind.aya_value and s.value_size != kind.aya_value:
             yield error(f"map `{s.name}`: aya-ebpf 0.2.1's {kind.aya_type} has a "
