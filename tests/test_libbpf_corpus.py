@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Case:
     apply: bool = False  # attach for real (netns eth0, own cgroup, tracepoints)
     direction: str = ""
     legacy: bool = False  # section names resolved by the spec's kind
+    fires: str = ""  # a declared u64 array whose slot 0 counts up once attached
 
 
 CASES = [
@@ -49,7 +51,7 @@ CASES = [
                                        "sched/sched_process_exit")},
          {"exec_start": (":hash", 4, 8, 8192)}, apply=True),
     Case("raw_tp", {"count_switch": (":tracepoint", "raw_tp/sched_switch", "sched/sched_switch")},
-         {"switches": (":array", 4, 8, 1)}),
+         {"switches": (":array", 4, 8, 1)}, apply=True, fires="switches"),
     Case("probes", {"unlink_entry": (":kprobe", "kprobe/do_unlinkat", "do_unlinkat"),
                     "unlink_exit": (":kprobe", "kretprobe/do_unlinkat", "do_unlinkat"),
                     "malloc_entry": (":kprobe", "uprobe/libc.so.6:malloc", "malloc")},
@@ -336,6 +338,11 @@ def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch, obje
     assert len(loads) == 1  # one object, loaded once, however many programs it serves
     for p in t.programs:
         assert t.prog_pin(p).exists(), p.name
+    if case.fires:  # attached for real: the hook runs (context switches happen all the time)
+        pin = next(t.map_pin(m) for m in t.maps if m.name == case.fires)
+        time.sleep(0.2)
+        dump = json.loads(sh("bpftool", "-j", "map", "dump", "pinned", str(pin)).stdout)
+        assert int.from_bytes(bytes(int(b, 16) for b in dump[0]["value"]), "little") > 0
     xdp = {p.attach.target for p in t.programs if PROGRAM_KINDS[p.kind].attach == "netlink-xdp"}
     assert len(lab.xdp_ids()) == len(xdp)  # one XDP program per interface (eth0, lo)
     for m in t.maps:  # the programs use our pinned maps (rebound or adopted), not copies

@@ -21,6 +21,7 @@ SYS_BPF = {"x86_64": 321, "aarch64": 280}
 SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
 BPF_OBJ_PIN, BPF_OBJ_GET, BPF_LINK_CREATE = 6, 7, 28
 BPF_PERF_EVENT = 41
+BPF_RAW_TRACEPOINT_OPEN, BPF_PROG_TYPE_RAW_TRACEPOINT = 17, 17
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
 PERF_FLAG_FD_CLOEXEC = 8
 SOFTWARE_EVENTS = {"cpu-clock": 0, "task-clock": 1, "page-faults": 2, "context-switches": 3,
@@ -79,8 +80,8 @@ def obj_pin(fd: int, path: Path) -> None:
 BPF_OBJ_GET_INFO_BY_FD = 15
 
 
-def prog_id_tag(pin: Path) -> tuple[int, str] | None:
-    """(id, tag) of the program pinned at `pin`, from bpf(2) directly (no subprocess)."""
+def _prog_info(pin: Path) -> bytes | None:
+    """bpf_prog_info of the program pinned at `pin`, from bpf(2) directly (no subprocess)."""
     try:
         fd = obj_get(pin)
     except OSError:
@@ -92,12 +93,23 @@ def prog_id_tag(pin: Path) -> tuple[int, str] | None:
         attr[4:8] = (256).to_bytes(4, "little")
         attr[8:16] = ctypes.addressof(info).to_bytes(8, "little")
         _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
-        raw = bytes(info)
-        return int.from_bytes(raw[4:8], "little"), raw[8:16].hex()
+        return bytes(info)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def prog_id_tag(pin: Path) -> tuple[int, str] | None:
+    """(id, tag) of the program pinned at `pin`."""
+    raw = _prog_info(pin)
+    return (int.from_bytes(raw[4:8], "little"), raw[8:16].hex()) if raw else None
+
+
+def prog_type(pin: Path) -> int | None:
+    """The kernel program type (bpf_prog_info.type) of the program pinned at `pin`."""
+    raw = _prog_info(pin)
+    return int.from_bytes(raw[0:4], "little") if raw else None
 
 
 def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
@@ -143,8 +155,32 @@ def _pin_link(prog_pin: Path, event_fd: int | None, attach_type: int, link_pin: 
         os.close(prog_fd)
 
 
+def attach_raw_tracepoint(prog_pin: Path, event: str, link_pin: Path) -> list[Path]:
+    """BPF_RAW_TRACEPOINT_OPEN gives a bpf_link fd, pinned like the others (a C object's
+    SEC("raw_tp/<event>") program; the spec's target is `<category>/<event>`)."""
+    prog_fd = obj_get(prog_pin)
+    name = ctypes.create_string_buffer(event.encode())
+    attr = bytearray(128)
+    attr[0:8] = ctypes.addressof(name).to_bytes(8, "little")
+    attr[8:12] = prog_fd.to_bytes(4, "little")
+    try:
+        link_fd = _bpf(BPF_RAW_TRACEPOINT_OPEN, attr)
+        try:
+            obj_pin(link_fd, link_pin)
+        finally:
+            os.close(link_fd)
+    except OSError as exc:
+        raise AttachFailed(f"raw tracepoint {event}: {exc.strerror}") from None
+    finally:
+        os.close(prog_fd)
+    return [link_pin]
+
+
 def attach_tracepoint(prog_pin: Path, target: str, link_pin: Path) -> list[Path]:
-    """One event on CPU 0 suffices: a tracepoint program then fires on every CPU."""
+    """One event on CPU 0 suffices: a tracepoint program then fires on every CPU. A raw
+    tracepoint program (C objects' raw_tp/) is attached by its event name instead."""
+    if prog_type(prog_pin) == BPF_PROG_TYPE_RAW_TRACEPOINT:
+        return attach_raw_tracepoint(prog_pin, target.rpartition("/")[2], link_pin)
     attr = PerfEventAttr(type=PERF_TYPE_TRACEPOINT, config=tracepoint_id(target), sample_period=1)
     try:
         fd = perf_event_open(attr, 0)
