@@ -283,3 +283,10 @@ def section_kind(section: str) -> SectionKind | None:
         if section == row.name or section.startswith(row.name + "/"):
             return row
     return None
+
+
+def section_feature(section: str) -> str:
+    """The `bpftool feature probe` program_types key of the type a section loads as
+    (fentry/ is `tracing`, which a kernel without trampolines lacks); "" if legacy."""
+    row = section_kind(section)
+    return f"have_{row.prog_type}_prog_type" if row else ""
