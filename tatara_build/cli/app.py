@@ -165,12 +165,13 @@ def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], pol
             name: Annotated[str, typer.Argument(help="map name")], paths: SpecPaths = None,
             key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
-            pin_root: Root = None, as_json: Json = False) -> None:
+            pin_root: Root = None, artifacts: Artifacts = Path("out/artifacts"),
+            as_json: Json = False) -> None:
     """Read and write a pinned map by its spec's key and value sizes."""
     from tatara_build.cli.map_verb import map_verb
 
-    run_verb(lambda: map_verb(action, policy, name, paths or [], key, value, pin_root, as_json),
-             as_json)
+    run_verb(lambda: map_verb(action, policy, name, paths or [], key, value, pin_root, as_json,
+                              artifacts), as_json)
 
 
 def _version(value: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tatara_build.cli.common import emit_json, load_project
+from tatara_build.cli.common import emit_json
 from tatara_build.errors import EnvironmentProblem, SpecError
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
@@ -30,8 +30,9 @@ def preflight(runtime: str) -> None:
 
 
 def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    project = load_project(paths or [Path(".")]).project
-    return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+    from tatara_build.fleet.artifacts import project_for  # the spec the artifacts carry
+
+    return load_target(project_for(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
