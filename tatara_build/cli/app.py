@@ -118,46 +118,53 @@ Policy = Annotated[str, typer.Argument(help="policy name")]
 SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
 Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder")]
 Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
-Runtime = Annotated[str, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
+Runtime = Annotated[str, typer.Option("--runtime", help="bpftool (the kernel), bpfman, or simulated (dry run)")]
+Image = Annotated[str | None, typer.Option("--image", help="pull this OCI image (registry ref) and use its artifacts")]
+
+
+def _src(image: str | None, policy: str, artifacts: Path, refresh: bool = True) -> Path:
+    from tatara_build.cli.image_verbs import source
+
+    return source(image, policy, artifacts, refresh)
 
 
 @app.command()
 def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-         runtime: Runtime = "bpftool", pin_root: Root = None, as_json: Json = False) -> None:
+         runtime: Runtime = "bpftool", pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.plan(policy, paths or [], artifacts, runtime, pin_root, as_json), as_json)
+    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime, pin_root, as_json), as_json)
 
 
 @app.command()
 def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
           runtime: Runtime = "bpftool", pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
-          as_json: Json = False) -> None:
+          image: Image = None, as_json: Json = False) -> None:
     """Create maps, load and attach the policy; undo everything on failure."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.apply(policy, paths or [], artifacts, runtime, pin_root, netns, as_json),
+    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime, pin_root, netns, as_json),
              as_json)
 
 
 @app.command()
 def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-           pin_root: Root = None, as_json: Json = False) -> None:
+           pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Compare the policy with what is live (missing, extra, different tag); exit 1 on drift."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.status(policy, paths or [], artifacts, pin_root, as_json), as_json)
+    run_verb(lambda: rv.status(policy, paths or [], _src(image, policy, artifacts, False), pin_root, as_json), as_json)
 
 
 @app.command()
 def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-           pin_root: Root = None, as_json: Json = False) -> None:
+           pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Remove everything the policy owns, and nothing else."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json), as_json)
+    run_verb(lambda: rv.detach(policy, paths or [], _src(image, policy, artifacts, False), pin_root, as_json), as_json)
 
 
 @app.command(name="map")
@@ -183,6 +190,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
     """tatara-build"""
+
+
+from tatara_build.cli.image_verbs import image_app  # noqa: E402 (image build|push|pull)
+
+app.add_typer(image_app, name="image")
 
 
 def main() -> None:
