@@ -195,6 +195,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 from tatara_build.cli.image_verbs import image_app  # noqa: E402 (image build|push|pull)
 
 app.add_typer(image_app, name="image")
+from tatara_build.cli.k8s_verb import k8s_cmd  # noqa: E402
+
+app.command(name="k8s")(k8s_cmd)
 
 
 def main() -> None:
