@@ -14,23 +14,11 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from tatara_build.backends.proc import run
+from tatara_build.model.kinds import kind_of_section
 
-SECTION_KINDS = [
-    ("xdp", ":xdp"), ("classifier", ":tc"), ("tc", ":tc"), ("socket", ":socket-filter"),
-    ("kprobe", ":kprobe"), ("tracepoint", ":tracepoint"), ("tp/", ":tracepoint"),
-    ("cgroup_skb", ":cgroup-skb"), ("cgroup/skb", ":cgroup-skb"), ("lsm", ":lsm"),
-    ("perf_event", ":perf-event"),
-]
 BTF_MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
                  5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 9: "lru_hash",
                  11: "lpm_trie", 27: "ringbuf"}
-
-
-def section_kind(section: str) -> str | None:
-    for prefix, kind in SECTION_KINDS:
-        if section == prefix or section.startswith(prefix + "/") or section.startswith(prefix + "."):
-            return kind
-    return None
 
 
 def programs(path: Path) -> list[dict]:
@@ -48,7 +36,7 @@ def programs(path: Path) -> list[dict]:
             if not isinstance(idx, int):
                 continue
             sec = elf.get_section(idx).name
-            kind = section_kind(sec)
+            kind = kind_of_section(sec)
             if kind:
                 out.append({"name": sym.name, "section": sec, "kind": kind})
     return sorted(out, key=lambda p: p["name"])

@@ -8,6 +8,7 @@ packet-test table. Verb modules are imported inside each command so `--help` and
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,34 @@ from tatara_build.cli.common import run_verb
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hermetic eBPF builds from tatara-lisp / TOML / JSON specs.")
+
+
+
+class Backend(StrEnum):
+    """`build --backend`: an Enum so typer rejects anything else as a usage error (exit 2)."""
+
+    cargo = "cargo"
+    nix = "nix"
+
+
+class RuntimeName(StrEnum):
+    """`--runtime` of the verbs that touch the kernel."""
+
+    bpftool = "bpftool"
+    bpfman = "bpfman"
+    simulated = "simulated"
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    toml = "toml"
+
+
+class MapAction(StrEnum):
+    dump = "dump"
+    get = "get"
+    set = "set"
+
 
 Paths = Annotated[list[Path], typer.Argument(help="spec files or folders")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output for CI")]
@@ -47,11 +76,11 @@ def schema() -> None:
 
 @app.command()
 def export(paths: Paths,
-           fmt_name: Annotated[str, typer.Option("--format", help="json or toml")] = "json",
+           fmt_name: Annotated[ExportFormat, typer.Option("--format", help="json or toml")] = ExportFormat.json,
            out: Annotated[Path | None, typer.Option("-o", "--out", help="write here instead of stdout")] = None,
            as_json: Json = False) -> None:
     """Write the project in the wire form (sorted, deterministic)."""
-    run_verb(lambda: spec_verbs.export(paths, fmt_name, out), as_json)
+    run_verb(lambda: spec_verbs.export(paths, fmt_name.value, out), as_json)
 
 
 @app.command()
@@ -69,7 +98,7 @@ def render(paths: Paths,
 @app.command()
 def build(paths: Paths,
           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
-          backend: Annotated[str, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = "cargo",
+          backend: Annotated[Backend, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = Backend.cargo,
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
           target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
@@ -78,7 +107,7 @@ def build(paths: Paths,
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
-    run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
+    run_verb(lambda: build_mod.build(paths, out, backend.value, as_json, verify_reproducible, verbose,
                                      verify, target_dir), as_json)
 
 
@@ -118,7 +147,7 @@ Policy = Annotated[str, typer.Argument(help="policy name")]
 SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
 Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder")]
 Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
-Runtime = Annotated[str, typer.Option("--runtime", help="bpftool (the kernel), bpfman, or simulated (dry run)")]
+Runtime = Annotated[RuntimeName, typer.Option("--runtime", help="bpftool (the kernel), bpfman, or simulated (dry run)")]
 Image = Annotated[str | None, typer.Option("--image", help="pull this OCI image (registry ref) and use its artifacts")]
 
 
@@ -130,22 +159,22 @@ def _src(image: str | None, policy: str, artifacts: Path, refresh: bool = True) 
 
 @app.command()
 def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-         runtime: Runtime = "bpftool", pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
+         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime, pin_root, as_json), as_json)
+    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, as_json), as_json)
 
 
 @app.command()
 def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-          runtime: Runtime = "bpftool", pin_root: Root = None,
+          runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
           image: Image = None, as_json: Json = False) -> None:
     """Create maps, load and attach the policy; undo everything on failure."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime, pin_root, netns, as_json),
+    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, netns, as_json),
              as_json)
 
 
@@ -168,7 +197,7 @@ def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path(
 
 
 @app.command(name="map")
-def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], policy: Policy,
+def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")], policy: Policy,
             name: Annotated[str, typer.Argument(help="map name")], paths: SpecPaths = None,
             key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
@@ -177,7 +206,7 @@ def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], pol
     """Read and write a pinned map by its spec's key and value sizes."""
     from tatara_build.cli.map_verb import map_verb
 
-    run_verb(lambda: map_verb(action, policy, name, paths or [], key, value, pin_root, as_json,
+    run_verb(lambda: map_verb(action.value, policy, name, paths or [], key, value, pin_root, as_json,
                               artifacts), as_json)
 
 
