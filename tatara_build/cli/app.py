@@ -202,12 +202,12 @@ def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")
             key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             pin_root: Root = None, artifacts: Artifacts = Path("out/artifacts"),
-            as_json: Json = False) -> None:
+            image: Image = None, as_json: Json = False) -> None:
     """Read and write a pinned map by its spec's key and value sizes."""
     from tatara_build.cli.map_verb import map_verb
 
     run_verb(lambda: map_verb(action.value, policy, name, paths or [], key, value, pin_root, as_json,
-                              artifacts), as_json)
+                              _src(image, policy, artifacts, False)), as_json)
 
 
 def _version(value: bool) -> None:
