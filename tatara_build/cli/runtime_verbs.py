@@ -20,8 +20,8 @@ def preflight(runtime: str) -> None:
     """Refuse clearly, before touching anything, when the kernel can't be reached."""
     if runtime == "simulated":
         return
-    if runtime != "bpftool":
-        raise SpecError(f"unknown runtime `{runtime}` (bpftool or simulated)")
+    if runtime not in ("bpftool", "bpfman"):
+        raise SpecError(f"unknown runtime `{runtime}` (bpftool, bpfman or simulated)")
     if os.geteuid() != 0:
         raise EnvironmentProblem("loading BPF programs needs root (run with sudo)")
     if not bpffs_mounted():
@@ -40,6 +40,10 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
     t = _target(policy, paths, artifacts, root)
     if runtime == "simulated":
         actions = SimulatedRuntime().plan(t)
+    elif runtime == "bpfman":
+        from tatara_build.fleet import bpfman_apply
+
+        actions = bpfman_apply.plan(t, Journal(t.policy))  # refuses kinds bpfman can't load
     else:
         preflight(runtime)
         actions = lifecycle.plan(t, Journal(t.policy))
@@ -54,7 +58,17 @@ def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: P
     if runtime == "simulated":
         sim = SimulatedRuntime()
         actions = sim.apply(t)
+    elif runtime == "bpfman":
+        from tatara_build.fleet import bpfman_apply
+        from tatara_build.runtime.bpfman_runtime import Bpfman
+
+        actions = bpfman_apply.apply(t, Bpfman(), netns)
     else:
+        from tatara_build.fleet.bpfman_apply import applied_by_bpfman
+
+        if applied_by_bpfman(t.policy):
+            raise SpecError(f"policy `{t.policy}` is applied through bpfman: detach it first, "
+                            "or apply with --runtime bpfman")
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")
@@ -67,7 +81,7 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    report = _bpfman("status", t) or drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
     if as_json:
         emit_json(report)
     else:
@@ -81,12 +95,24 @@ def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
            as_json: bool) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    n = lifecycle.detach(t, Kernel())
+    n = _bpfman("detach", t)
+    n = lifecycle.detach(t, Kernel()) if n is None else n
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:
         print(f"detached policy {t.policy}: {n} attachments removed, pins under {t.layout.base} gone")
     return 0
+
+
+def _bpfman(verb: str, t):
+    """status/detach of a policy that bpfman applied (the journal says which runtime did)."""
+    from tatara_build.fleet import bpfman_apply
+
+    if not bpfman_apply.applied_by_bpfman(t.policy):
+        return None
+    from tatara_build.runtime.bpfman_runtime import Bpfman
+
+    return getattr(bpfman_apply, verb)(t, Bpfman())
 
 
 def _print_actions(actions, as_json: bool, verb: str) -> None:

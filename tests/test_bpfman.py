@@ -1,0 +1,158 @@
+"""`--runtime bpfman`: bpfman 0.6 (built by scripts/setup-bpfman.sh) drives the kernel.
+
+Plan-time refusals need no bpfman; the kernel tests need root, the bpfman binary and the
+scaffolding in tests/bpfman_util.py (memlock shim, unsigned-image config, tracefs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tatara_build.runtime.bpfman_runtime import table
+from tests.bpfman_util import bpfman_env, unload_app  # noqa: F401 (fixture)
+from tests.conftest import ROOT, build_cli, run_cli
+from tests.registry_util import registry  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.compile]
+COUNTER = ROOT / "examples" / "tracepoint-counter.tlisp"
+APP = "tatara-openat_counter"
+
+
+def cli(env, cwd, *args):
+    return subprocess.run([sys.executable, "-m", "tatara_build", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd)
+
+
+def test_table_reader_uses_header_columns():
+    text = (" Program ID  Application            Type        Function Name    Links \n"
+            " 7123        tatara-openat_counter  tracepoint  count_openat     (1) 41 \n"
+            " 7124                               xdp         pass             \n")
+    rows = table(text)
+    assert rows[0] == {"Program ID": "7123", "Application": "tatara-openat_counter",
+                       "Type": "tracepoint", "Function Name": "count_openat", "Links": "(1) 41"}
+    assert rows[1]["Application"] == "" and rows[1]["Type"] == "xdp"
+
+
+def test_plan_refuses_kinds_bpfman_cannot_load(built, tmp_path):
+    env = {**os.environ, "TATARA_STATE_DIR": str(tmp_path / "state")}
+    r = cli(env, tmp_path, "plan", "observability", "--artifacts", str(built / "artifacts"),
+            "--runtime", "bpfman")
+    assert r.returncode == 1, r.stderr
+    assert "bpfman 0.6.0 cannot load `sock_len_hist` (:socket-filter)" in r.stderr
+    assert "`sample_cpu` (:perf-event)" in r.stderr and "`count_ingress` (:cgroup-skb)" in r.stderr
+    assert "use --runtime bpftool" in r.stderr and "Traceback" not in r.stderr
+    r = cli(env, tmp_path, "plan", "file_audit", "--artifacts", str(built / "artifacts"),
+            "--runtime", "bpfman")
+    assert r.returncode == 1 and "`audit_file_open` (:lsm)" in r.stderr
+
+
+def test_plan_through_bpfman_from_artifacts_alone(built, tmp_path):
+    env = {**os.environ, "TATARA_STATE_DIR": str(tmp_path / "state")}
+    r = cli(env, tmp_path, "plan", "openat_counter", "--artifacts", str(built / "artifacts"),
+            "--runtime", "bpfman")
+    assert r.returncode == 0, r.stderr
+    assert "attach  count_openat  tracepoint syscalls/sys_enter_openat" in r.stdout
+    assert "load  openat_counter.bpf.o  bpfman load file (1 programs)" in r.stdout
+
+
+# --- kernel ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def counter_arts(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bpfman-build") / "out"
+    assert build_cli([COUNTER], out).returncode == 0
+    return out / "artifacts"
+
+
+def bpfman_list(env, what: str = "programs") -> list[dict]:
+    out = subprocess.run([env["TATARA_BPFMAN"], "list", what, "--application", APP], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return table(out)
+
+
+@pytest.mark.kernel
+def test_tracepoint_policy_through_bpfman(bpfman_env, counter_arts, tmp_path):  # noqa: F811
+    env = bpfman_env
+    root = Path(f"/sys/fs/bpf/tatara-bpfman-{os.getpid()}")
+    host = tmp_path / "host"
+    host.mkdir()
+    args = ["openat_counter", "--artifacts", str(counter_arts), "--pin-root", str(root)]
+    try:
+        r = cli(env, host, "apply", *args, "--runtime", "bpfman")
+        assert r.returncode == 0, r.stderr
+        progs = bpfman_list(env)
+        assert [p["Type"] for p in progs] == ["tracepoint"]
+        assert len(bpfman_list(env, "links")) == 1
+        os.open("/etc/hostname", os.O_RDONLY)
+        r = cli(env, host, "map", "dump", *args[:1], "open_count", *args[1:], "--json")
+        assert r.returncode == 0, r.stderr
+        assert sum(json.loads(r.stdout)["entries"][0]["value"]) > 0
+        r = cli(env, host, "status", *args, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["state"] == "in sync", r.stdout
+        r = cli(env, host, "apply", *args, "--runtime", "bpfman")
+        assert r.returncode == 0 and "applied: 0 changes" in r.stdout, r.stdout
+        r = cli(env, host, "detach", *args)
+        assert r.returncode == 0, r.stderr
+        assert bpfman_list(env) == [] and not root.joinpath("openat_counter").exists()
+        r = cli(env, host, "status", *args, "--json")
+        assert json.loads(r.stdout)["state"] == "absent"
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, APP)
+        subprocess.run(["rm", "-rf", str(root)])
+
+
+@pytest.mark.kernel
+def test_seed_operations_through_bpfman(bpfman_env, counter_arts):  # noqa: F811
+    from tatara_build.cli.common import load_project
+    from tatara_build.runtime.base import AttachFailed
+    from tatara_build.runtime.bpfman_runtime import Bpfman, BpfmanRuntime
+    from tatara_build.runtime.target import load_target
+
+    env = bpfman_env
+    t = load_target(load_project([COUNTER]).project, "openat_counter", counter_arts,
+                    Path(f"/sys/fs/bpf/tatara-bpfman-seed-{os.getpid()}"))
+    rt = BpfmanRuntime(t, Bpfman(env=env))
+    try:
+        prog = rt.load_program(t.programs[0])
+        assert prog.name == "count_openat" and prog.token > 0
+        assert [int(p["Program ID"]) for p in bpfman_list(env)] == [prog.token]
+        rt.attach_program(prog)
+        rt.attach_program(prog)  # idempotent
+        assert len(bpfman_list(env, "links")) == 1
+        rt.detach_program(prog)
+        assert bpfman_list(env, "links") == []
+        with pytest.raises(AttachFailed, match="is not attached"):
+            rt.detach_program(prog)
+        rt.unload_program(prog)
+        assert bpfman_list(env) == []
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, APP)
+
+
+@pytest.mark.kernel
+def test_bpfman_loads_our_image_from_the_registry(bpfman_env, counter_arts, registry, tmp_path):  # noqa: F811
+    from tatara_build.model.ir import AttachPoint, ProgramSpec
+    from tatara_build.runtime.bpfman_runtime import Bpfman
+
+    r = run_cli("image", "build", "openat_counter", "--artifacts", str(counter_arts), "-o",
+                str(tmp_path / "img"))
+    assert r.returncode == 0, r.stderr
+    ref = f"{registry.host}/policies/openat-bpfman:v1"
+    assert run_cli("image", "push", str(tmp_path / "img"), ref).returncode == 0
+    env = {**bpfman_env, "SSL_CERT_FILE": str(registry.bundle)}
+    b = Bpfman(env=env)
+    try:
+        ids = b.load(f"image:{ref}", [("tracepoint", "count_openat")], APP)
+        spec = ProgramSpec(name="count_openat", kind=":tracepoint", source="x",
+                           attach=AttachPoint(target="syscalls/sys_enter_openat"))
+        link = b.attach(ids["count_openat"], spec)
+        assert [p["Program ID"] for p in bpfman_list(env)] == [str(ids["count_openat"])]
+        b.detach(link)
+        b.unload(ids["count_openat"])
+        assert bpfman_list(env) == []
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, APP)
