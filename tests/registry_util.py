@@ -38,6 +38,7 @@ class Registry:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                         "-keyout", str(self.key), "-out", str(self.cert), "-subj", "/CN=127.0.0.1",
                         "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
