@@ -156,3 +156,86 @@ def test_bpfman_loads_our_image_from_the_registry(bpfman_env, counter_arts, regi
         assert bpfman_list(env) == []
     finally:
         unload_app(env["TATARA_BPFMAN"], env, APP)
+
+
+NET_SPEC = '''
+(defbpf-map :name "bm_pkts" :kind :array :key-size 4 :value-size 8 :max-entries 1)
+(defbpf-program :name "bm_tc" :kind :tc :attach (:target "eth0" :direction "ingress")
+  :source "net.tlisp:bm-tc" :uses-maps ("bm_pkts"))
+(defbpf-program :name "bm_xdp" :kind :xdp :attach (:target "eth0")
+  :source "net.tlisp:bm-xdp" :uses-maps ("bm_pkts"))
+(defbpf-policy :name "bm_tcx" :description "tc through bpfman" :programs ("bm_tc") :maps ("bm_pkts"))
+(defbpf-policy :name "bm_xdp" :description "xdp through bpfman" :programs ("bm_xdp") :maps ("bm_pkts"))
+(bpf-fn bm-tc (ctx) (map-incr bm_pkts 0) (return :tc-act-ok))
+(bpf-fn bm-xdp (ctx) (map-incr bm_pkts 0) (return :xdp-pass))
+'''
+
+
+@pytest.fixture
+def netlab(tmp_path):
+    """A netns with a veth whose inner end is eth0 (names unique to this process)."""
+    tag = f"{os.getpid() % 100000}"
+    ns, host_if = f"tbm{tag}", f"tbmh{tag}"
+    sh = lambda *a: subprocess.run(list(a), capture_output=True, text=True)  # noqa: E731
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        yield ns
+    finally:
+        sh("ip", "netns", "del", ns)
+        sh("ip", "link", "del", host_if)
+
+
+@pytest.fixture(scope="module")
+def net_arts(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("bpfman-net")
+    (d / "net.tlisp").write_text(NET_SPEC)
+    assert build_cli([d / "net.tlisp"], d / "out").returncode == 0
+    return d / "out" / "artifacts"
+
+
+@pytest.mark.kernel
+def test_tc_through_bpfman_attaches_with_tcx(bpfman_env, net_arts, netlab, tmp_path):  # noqa: F811
+    env = bpfman_env
+    root = Path(f"/sys/fs/bpf/tatara-bpfman-tcx-{os.getpid()}")
+    args = ["bm_tcx", "--artifacts", str(net_arts), "--pin-root", str(root)]
+    try:
+        r = cli(env, tmp_path, "apply", *args, "--runtime", "bpfman", "--netns", netlab)
+        assert r.returncode == 0, r.stderr
+        shown = subprocess.run(["ip", "netns", "exec", netlab, "bpftool", "-j", "net", "show",
+                                "dev", "eth0"], capture_output=True, text=True).stdout
+        assert '"tcx/ingress"' in shown or "tcx" in shown, shown
+        r = cli(env, tmp_path, "status", *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = cli(env, tmp_path, "detach", *args)
+        assert r.returncode == 0, r.stderr
+        shown = subprocess.run(["ip", "netns", "exec", netlab, "bpftool", "-j", "net", "show",
+                                "dev", "eth0"], capture_output=True, text=True).stdout
+        assert "tcx" not in shown, shown
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, "tatara-bm_tcx")
+        subprocess.run(["rm", "-rf", str(root)])
+
+
+@pytest.mark.kernel
+def test_xdp_through_bpfman_is_refused_clearly_and_undone(bpfman_env, net_arts, netlab, tmp_path):  # noqa: F811
+    env = bpfman_env
+    root = Path(f"/sys/fs/bpf/tatara-bpfman-xdp-{os.getpid()}")
+    args = ["bm_xdp", "--artifacts", str(net_arts), "--pin-root", str(root)]
+    try:
+        r = cli(env, tmp_path, "apply", *args, "--runtime", "bpfman", "--netns", netlab)
+        if r.returncode == 0:  # a kernel with trampolines: then it must really be attached
+            cli(env, tmp_path, "detach", *args)
+            pytest.skip("this kernel runs bpfman's xdp dispatcher (freplace works here)")
+        assert r.returncode == 4, r.stderr
+        assert "freplace" in r.stderr and "use --runtime bpftool for xdp" in r.stderr
+        assert "Traceback" not in r.stderr
+        out = subprocess.run([env["TATARA_BPFMAN"], "list", "programs", "--application",
+                              "tatara-bm_xdp"], env=env, capture_output=True, text=True).stdout
+        assert table(out) == []
+        assert not root.joinpath("bm_xdp", "maps", "bm_pkts").exists()
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, "tatara-bm_xdp")
+        subprocess.run(["rm", "-rf", str(root)])
