@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 from tatara_build.cli.common import emit_json
-from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
-from tatara_build.runtime.simulated import SimulatedRuntime
+from tatara_build.runtime.safety import check_name, check_pin_root
+from tatara_build.runtime.simulated import SimulatedRuntime, spec_target
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
 
@@ -30,22 +31,35 @@ def preflight(runtime: str) -> None:
 
 
 def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    from tatara_build.fleet.artifacts import project_for  # the spec the artifacts carry
+    """The policy's target for the kernel runtime; the pin root is checked first (plain
+    characters, on bpffs): nothing is read, loaded or removed under a root that fails."""
+    check_pin_root(root or DEFAULT_ROOT)
+    return load_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
 
-    return load_target(project_for(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
+
+def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+    return spec_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
+
+
+def _project(policy: str, paths: list[Path], artifacts: Path):
+    """Spec paths when given, else the spec the artifacts carry (fleet/artifacts.py)."""
+    from tatara_build.fleet.artifacts import project_for
+
+    return project_for(policy, paths, artifacts)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
-    if runtime == "simulated":
-        actions = SimulatedRuntime().plan(t)
-    elif runtime == "bpfman":
+    if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
+        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
+    elif runtime == "bpfman":  # refuses kinds bpfman can't load; needs no bpfman binary
         from tatara_build.fleet import bpfman_apply
 
-        actions = bpfman_apply.plan(t, Journal(t.policy))  # refuses kinds bpfman can't load
+        t = _target(policy, paths, artifacts, root)
+        actions = bpfman_apply.plan(t, Journal(t.policy))
     else:
         preflight(runtime)
+        t = _target(policy, paths, artifacts, root)
         actions = lifecycle.plan(t, Journal(t.policy))
     _print_actions(actions, as_json, "plan")
     return 0
@@ -53,19 +67,20 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
     preflight(runtime)
+    if netns is not None:
+        check_name("--netns", netns)
     if runtime == "simulated":
-        sim = SimulatedRuntime()
-        actions = sim.apply(t)
+        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     elif runtime == "bpfman":
         from tatara_build.fleet import bpfman_apply
         from tatara_build.runtime.bpfman_runtime import Bpfman
 
-        actions = bpfman_apply.apply(t, Bpfman(), netns)
+        actions = bpfman_apply.apply(_target(policy, paths, artifacts, root), Bpfman(), netns)
     else:
         from tatara_build.fleet.bpfman_apply import applied_by_bpfman
 
+        t = _target(policy, paths, artifacts, root)
         if applied_by_bpfman(t.policy):
             raise SpecError(f"policy `{t.policy}` is applied through bpfman: detach it first, "
                             "or apply with --runtime bpfman")
@@ -81,22 +96,26 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = _bpfman("status", t) or drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    report = _bpfman("status", t) or drift(t, Kernel(Journal(t.policy).applied.get("netns")))
     if as_json:
         emit_json(report)
     else:
         print(f"policy {t.policy}: {report['state']}")
         for d in report["drift"]:
             print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
-    return 0 if report["state"] == "in sync" else 1
+    return 0 if report["state"] in ("in sync", "absent") else EXIT_DRIFT
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
-           as_json: bool) -> int:
+           as_json: bool, netns: str | None = None) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
+    applied_in = Journal(t.policy).applied.get("netns")
+    if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
+        raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
+                        f"`{netns}`: detach --netns {applied_in}")
     n = _bpfman("detach", t)
-    n = lifecycle.detach(t, Kernel()) if n is None else n
+    n = lifecycle.detach(t, Kernel(netns)) if n is None else n
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:

@@ -1,4 +1,5 @@
-"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel."""
+"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel; a
+program the verifier refuses fails its tests with the verifier's log (text and --json)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import preflight
+from tatara_build.model.ir import ident
+from tatara_build.outlayout import OutLayout
 from tatara_build.testing.runner import run_tests
 
 
@@ -18,10 +21,10 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
          as_json: bool) -> int:
     preflight("bpftool")
     files, rplan, loaded = render_files(paths)
-    policies = {pol.spec.name for t in loaded.project.tests for pol in loaded.project.policies
-                if t.spec.program in pol.spec.programs}
-    crates = [c for c in rplan.crates if any(c.policy == p for p in policies)]
-    built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
+    policies = {ident(pol.spec.name) for t in loaded.project.tests
+                for pol in loaded.project.policies_of(t.spec.program)}
+    crates = [c for c in rplan.crates if c.policy in policies]
+    built = build_all(loaded.project, crates, files, OutLayout(out), target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
     results = run_tests(loaded.project, objects, names)
@@ -38,8 +41,12 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
             table.add_row(r.name, r.program, r.expected, r.got, str(r.duration_ns),
                           "[green]pass[/green]" if r.passed else "[red]FAIL[/red]")
         Console().print(table)
+        shown: set[str] = set()
         for r in results:
             for p in r.problems:
                 print(f"FAILED {r.name}: {p}")
+            if r.log and r.log not in shown:  # as `build --verify` shows it, once per program
+                shown.add(r.log)
+                print(f"verifier log:\n{r.log}")
         print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

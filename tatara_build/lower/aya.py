@@ -13,8 +13,8 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
-from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, target_fields
+from tatara_build.model.ir import ByIdent, Located, MapSpec, ProgramSpec, Project
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
@@ -27,9 +27,9 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t = kind.aya_type
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
     generics = kind.aya_generics.format(
-        key=rust_type(m.key_size), value=rust_type(m.value_size), n=m.max_entries,
+        key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"
@@ -106,7 +106,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
     ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
                        bin=snake(name), description=pol.spec.description,
                        spec_hash=project.policy_hash(name))
-    maps = {m: project.map(m).spec for m in pol.spec.maps if project.map(m)}  # type: ignore[union-attr]
+    maps = ByIdent({m: project.map(m).spec for m in pol.spec.maps if project.map(m)})  # type: ignore[union-attr]
     diags: list[Diagnostic] = []
     licenses: dict[str, str] = {}
     for prog_name in pol.spec.programs:
@@ -132,7 +132,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return []
     path = resolve(p.file, src.path)
     if src.shape == "object":
-        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        _carry(ctx, p.spec.name, path, src.path)
         return []
     licenses[p.spec.name] = p.spec.license
     entry = _program_entry(p, src.shape)
@@ -157,12 +157,27 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     return diags
 
 
+def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
+    """One carried object per source file, however many programs it serves (loaded once);
+    `shown` is the path as the spec writes it, for messages."""
+    for obj in ctx.objects:
+        if obj["source"] == path:
+            obj["spec_names"].append(program)
+            return
+    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
+                        "spec_names": [program], "shown": written})
+
+
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:
     if MAP_KINDS[m.kind].cpu_sized and m.max_entries != 0:
         loc = project.map(m.name)
         return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
                       "use :max-entries 0", loc.span("max_entries") if loc else None)]
-    ctx.maps.append({"spec_name": m.name, "ident": rust_ident(m.name), "kind_wire": m.kind,
+    ident = rust_ident(m.name)
+    # aya's macro exports the ident's text, `r#type` for a keyword: name the symbol
+    attr_args = f'(name = "{snake(m.name)}")' if ident.startswith("r#") else ""
+    ctx.maps.append({"spec_name": m.name, "ident": ident, "attr_args": attr_args,
+                     "kind_wire": m.kind,
                      "key_size": m.key_size, "value_size": m.value_size,
                      "max_entries": m.max_entries, "decl": map_decl(m)})
     return []

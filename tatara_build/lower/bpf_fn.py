@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower import dsl_tables as T
-from tatara_build.lower.naming import RUST_KEYWORDS, snake
-from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
+from tatara_build.lower.naming import local_ident, rust_ident, snake
+from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec, ident
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
@@ -188,10 +188,7 @@ class Lowering:
         return False
 
     def bind(self, name: str, val: Val) -> None:
-        rust = snake(name)
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", rust) or rust in RUST_KEYWORDS \
-                or re.fullmatch(r"t[0-9]+", rust) or rust in ("pkt", "ctx", "_ctx"):
-            rust = f"v_{re.sub(r'[^a-z0-9_]', '_', rust.lower())}"
+        rust = local_ident(name)  # injective: `A` and `v_a` stay two variables
         self.emit(f"let {rust} = {val.code};")
         self.scopes[-1][name] = rust + (":bool" if val.type == BOOL else "")
 
@@ -358,7 +355,7 @@ class Lowering:
             hint = suggest(name, list(self.maps))
             raise LowerError(f"unknown map `{name}` (not in this policy's :maps)", node,
                              f"did you mean `{hint}`?" if hint else None)
-        if name not in self.program.uses_maps:
+        if ident(name) not in {ident(u) for u in self.program.uses_maps}:
             raise LowerError(f"program `{self.program.name}` uses map `{name}` without listing it "
                              "in :uses-maps", node, f'add "{name}" to :uses-maps')
         kind = MAP_KINDS[spec.kind]
@@ -371,7 +368,7 @@ class Lowering:
         if not kind.array and spec.key_size not in VALUE_TYPES:
             raise LowerError(f"map `{name}` has key_size {spec.key_size}; DSL keys are 4 or 8 "
                              "bytes (u32/u64)", node)
-        return f"crate::maps::{snake(name)}", spec
+        return f"crate::maps::{rust_ident(name)}", spec
 
     def key_code(self, spec: MapSpec, key: str) -> str:
         return cast(key, "u64", "u32" if MAP_KINDS[spec.kind].array else VALUE_TYPES[spec.key_size])

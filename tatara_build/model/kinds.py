@@ -30,12 +30,13 @@ class ProgramKind:
     #                        perf-event ("": the target is not read)
     attr_args: str = ""  # aya attribute arguments, str.format over target_fields()
     section_arg: str = ""  # appended to `section` for this program, same fields
-    sec_prefixes: tuple[str, ...] = ()  # ELF section prefixes (aya and libbpf SEC names)
     test_run: bool = False  # BPF_PROG_TEST_RUN takes a packet for it
     direction: bool = False  # attach.direction required (ingress|egress)
     packet_base: int | None = None  # offset of L2/L3 data for packet loads (None: no packet)
     has_ethernet: bool = False
     kernel_feature: str = ""  # `bpftool feature probe` program_types key
+    load_type: str = ""  # `bpftool prog loadall ... type <x>` for sections bpftool cannot
+    #                      guess (legacy SEC names; "": the kind needs its hook in the name)
 
 
 _XDP = "aya_ebpf::bindings::xdp_action::"
@@ -51,8 +52,9 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
              "xdp-aborted": _XDP + "XDP_ABORTED"},
             "xdp-pass", {"xdp-aborted": 0, "xdp-drop": 1, "xdp-pass": 2, "xdp-tx": 3,
                          "xdp-redirect": 4},
-            needs_target=True, target_rule="ifname", sec_prefixes=("xdp",), test_run=True,
-            packet_base=0, has_ethernet=True, kernel_feature="have_xdp_prog_type"),
+            needs_target=True, target_rule="ifname", test_run=True,
+            packet_base=0, has_ethernet=True, kernel_feature="have_xdp_prog_type",
+            load_type="xdp"),
         ProgramKind(
             ":tc", "classifier", "TcContext", "i32", "classifier", "tc",
             {"tc-act-ok": _TC + "TC_ACT_OK", "tc-act-shot": _TC + "TC_ACT_SHOT",
@@ -60,39 +62,43 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
              "tc-act-unspec": "-1"},
             "tc-act-ok", {"tc-act-ok": 0, "tc-act-shot": 2, "tc-act-pipe": 3,
                           "tc-act-redirect": 7, "tc-act-unspec": -1},
-            needs_target=True, target_rule="ifname", sec_prefixes=("classifier", "tc"),
-            test_run=True, direction=True, packet_base=0, has_ethernet=True,
-            kernel_feature="have_sched_cls_prog_type"),
+            needs_target=True, target_rule="ifname", test_run=True, direction=True,
+            packet_base=0, has_ethernet=True,
+            kernel_feature="have_sched_cls_prog_type",
+            load_type="tc"),
         ProgramKind(
             ":socket-filter", "socket_filter", "SkBuffContext", "i64", "socket", "socket",
             {"drop": "0", "accept": "i64::from(u32::MAX)"}, "accept",
-            {"drop": 0, "accept": 0xFFFFFFFF}, sec_prefixes=("socket",), test_run=True,
-            kernel_feature="have_socket_filter_prog_type"),
+            {"drop": 0, "accept": 0xFFFFFFFF}, test_run=True,
+            kernel_feature="have_socket_filter_prog_type",
+            load_type="socket"),
         ProgramKind(
             ":kprobe", "kprobe", "ProbeContext", "u32", "kprobe", "perf-link",
             {"ok": "0", "err": "1"}, "ok", {"ok": 0, "err": 1}, target_rule="ksym",
             attr_args='(function = "{function}"{offset_arg})', section_arg="/{target}",
-            sec_prefixes=("kprobe",), kernel_feature="have_kprobe_prog_type"),
+            kernel_feature="have_kprobe_prog_type",
+            load_type="kprobe"),
         ProgramKind(
             ":tracepoint", "tracepoint", "TracePointContext", "u32", "tracepoint", "perf-link",
             {"ok": "0", "err": "1"}, "ok", {"ok": 0, "err": 1}, target_rule="tracepoint",
             attr_args='(category = "{category}", name = "{event}")', section_arg="/{target}",
-            sec_prefixes=("tracepoint", "tp"), kernel_feature="have_tracepoint_prog_type"),
+            kernel_feature="have_tracepoint_prog_type",
+            load_type="tracepoint"),
         ProgramKind(
             ":cgroup-skb", "cgroup_skb", "SkBuffContext", "i32", "cgroup_skb", "cgroup",
             {"allow": "1", "drop": "0"}, "allow", {"allow": 1, "drop": 0},
             generic_actions=False, target_rule="cgroup", attr_args="({direction})",
-            section_arg="/{direction}", sec_prefixes=("cgroup_skb", "cgroup/skb"), test_run=True,
+            section_arg="/{direction}", test_run=True,
             direction=True, packet_base=0, kernel_feature="have_cgroup_skb_prog_type"),
         ProgramKind(
             ":lsm", "lsm", "LsmContext", "i32", "lsm", "lsm-link",
             {"ok": "0", "deny": "-1"}, "ok", {"ok": 0, "deny": -1}, target_rule="lsm-hook",
-            attr_args='(hook = "{target}")', section_arg="/{target}", sec_prefixes=("lsm",),
-            kernel_feature="have_lsm_prog_type"),
+            attr_args='(hook = "{target}")', section_arg="/{target}", kernel_feature="have_lsm_prog_type"),
         ProgramKind(
             ":perf-event", "perf_event", "PerfEventContext", "u32", "perf_event", "perf-link",
             {"ok": "0", "err": "1"}, "ok", {"ok": 0, "err": 1}, target_rule="perf-event",
-            sec_prefixes=("perf_event",), kernel_feature="have_perf_event_prog_type"),
+            kernel_feature="have_perf_event_prog_type",
+            load_type="perf_event"),
     ]
 }
 
@@ -128,12 +134,10 @@ def target_fields(target: str, direction: str | None) -> dict[str, str]:
 
 
 def kind_of_section(section: str) -> str | None:
-    """The program kind of an ELF section (`xdp`, `classifier/x`, `tp/a/b`, ...), or None."""
-    for k in PROGRAM_KINDS.values():
-        for prefix in k.sec_prefixes:
-            if section == prefix or section.startswith((prefix + "/", prefix + ".")):
-                return k.wire
-    return None
+    """The program kind of an ELF section (`xdp`, `classifier/x`, `tp/a/b`, ...), or None
+    for a legacy name (SEC("xdp_patch_ports")), which the spec's kind resolves."""
+    row = section_kind(section)
+    return row.kind if row else None
 
 
 def runnable_kinds() -> list[str]:
@@ -146,14 +150,19 @@ class MapKind:
     aya_type: str  # aya_ebpf::btf_maps::<aya_type>
     aya_generics: str  # str.format over key, value (Rust types), n, key_size, value_size
     bpftool_type: str  # `bpftool map create ... type <x>`
-    key_rule: str  # "4" | "0" | ">0" | ">=5"
-    value_rule: str  # ">0" | "0" | "4" | "x8"
-    entries_rule: str  # ">0" | "pow2-page" | ">=0"
+    key_rule: str  # "4" | "0" | "0|4" | ">0" | ">=5"
+    value_rule: str  # ">0" | "0" | "4" | "x8" | "any"
+    entries_rule: str  # ">0" | "pow2-page" | "page-up" | ">=0"
     flags: int = 0
     per_cpu: bool = False
     keyed: bool = True  # has lookup/update by key (the DSL's map ops)
     array: bool = False  # key is a u32 index; delete not allowed
     cpu_sized: bool = False  # aya sizes it to the CPU count itself: max_entries must be 0
+    kernel_kv: tuple[int, int] | None = None  # fixed kernel key/value sizes, whatever the spec says
+    streamed: bool = False  # read as a stream of events (`events`), not dumped by key
+    standalone: bool = True  # `bpftool map create` can make it alone (map-in-map cannot:
+    # it needs an inner map, so the object that declares it creates it; runtime/objprep.py)
+    aya_value: int = 0  # value size aya-ebpf 0.2.1's btf_maps type fixes (0: any)
 
 
 _KV = "<{key}, {value}, {n}>"
@@ -167,14 +176,35 @@ MAP_KINDS: dict[str, MapKind] = {
                 per_cpu=True),
         MapKind(":per-cpu-array", "PerCpuArray", "<{value}, {n}>", "percpu_array", "4", ">0",
                 ">0", per_cpu=True, array=True),
-        MapKind(":ring-buf", "RingBuf", "<[u8; 0], {n}>", "ringbuf", "0", "0", "pow2-page",
-                keyed=False),
+        # Seed notes (tatara-ebpf spec.rs): a ring-buf's value_size is its entry size and
+        # its byte size is rounded up to a page; a perf-event-array needs no key (key 0).
+        MapKind(":ring-buf", "RingBuf", "<[u8; 0], {n}>", "ringbuf", "0", "any", "page-up",
+                keyed=False, kernel_kv=(0, 0), streamed=True),
         MapKind(":perf-event-array", "PerfEventArray", "", "perf_event_array",
-                "4", "4", ">=0", keyed=False, cpu_sized=True),
+                "0|4", "4", ">=0", keyed=False, cpu_sized=True, kernel_kv=(4, 4), streamed=True),
         MapKind(":stack-trace", "StackTrace", "<{n}, 0, {value_words}>", "stack_trace", "4",
                 "x8", ">0", keyed=False),
         MapKind(":lpm-trie", "LpmTrie", "<[u8; {prefix_bytes}], {value}, {n}>", "lpm_trie",
                 ">=5", ">0", ">0", flags=1, keyed=False),
+        # XDP redirect targets, tail calls, sockets: values are kernel handles (ifindex,
+        # CPU queue size, prog/socket fd), so the DSL's map ops do not apply.
+        MapKind(":devmap", "DevMap", "<{n}>", "devmap", "4", "4|8", ">0", keyed=False,
+                aya_value=8),
+        MapKind(":devmap-hash", "DevMapHash", "<{n}>", "devmap_hash", "4", "4|8", ">0",
+                keyed=False, aya_value=8),
+        MapKind(":cpumap", "CpuMap", "<{n}>", "cpumap", "4", "4|8", ">0", keyed=False,
+                aya_value=8),
+        MapKind(":prog-array", "ProgramArray", "<{n}>", "prog_array", "4", "4", ">0",
+                keyed=False),
+        MapKind(":sockmap", "SockMap", "<{n}>", "sockmap", "4", "4|8", ">0", keyed=False,
+                aya_value=4),
+        MapKind(":xskmap", "XskMap", "<{n}>", "xskmap", "4", "4", ">0", keyed=False),
+        # Map-in-map: aya's ArrayOfMaps/HashOfMaps need the inner map's type, which a spec
+        # cannot state, so these are for carried objects only (aya_type "").
+        MapKind(":array-of-maps", "", "", "array_of_maps", "4", "4", ">0", keyed=False,
+                standalone=False),
+        MapKind(":hash-of-maps", "", "", "hash_of_maps", ">0", "4", ">0", keyed=False,
+                standalone=False),
     ]
 }
 
@@ -186,6 +216,68 @@ MAX_VALUE_SIZE = 1 << 20  # hash/array value limit accepted here (kernel: KMALLO
 STACK_TRACE_MAX_VALUE = 127 * 8
 LPM_MAX_KEY = 4 + 256
 KERNEL_NAME_LEN = 15
+
+
+def ring_bytes(entries: int) -> int:
+    """A ring buffer's byte size as created: rounded up to a power-of-two multiple of the
+    page (the kernel takes nothing else; the seed documents the rounding)."""
+    return max(PAGE_SIZE, 1 << max(0, entries - 1).bit_length())
+
+
+def kernel_shape(kind_wire: str, key: int, value: int, entries: int) -> tuple[int, int, int]:
+    """(key_size, value_size, max_entries) of the kernel map a spec's sizes stand for."""
+    kind = MAP_KINDS[kind_wire]
+    if kind.kernel_kv is not None:
+        key, value = kind.kernel_kv
+    if kind.entries_rule == "page-up" and entries:
+        entries = ring_bytes(entries)
+    return key, value, entries
+
+
+@dataclass(frozen=True)
+class SectionKind:
+    """One row of libbpf's SEC() table: which program kind a section name means."""
+
+    name: str  # matches "xdp" exactly or "xdp/<anything>" (libbpf's SEC_ATTACHABLE_OPT)
+    kind: str  # our program kind (wire string)
+    prog_type: str  # the kernel program type libbpf loads it as (bpftool `prog show`)
+    bpftool_guesses: bool = True  # the libbpf 1.1 inside bpftool 7.1 knows the name; else
+    # the object is loaded with `type <ProgramKind.load_type>`
+
+
+SECTION_KINDS: list[SectionKind] = [
+    SectionKind("xdp.frags", ":xdp", "xdp"),
+    SectionKind("xdp", ":xdp", "xdp"),
+    SectionKind("tcx", ":tc", "sched_cls", bpftool_guesses=False),
+    SectionKind("tc", ":tc", "sched_cls"),
+    SectionKind("classifier", ":tc", "sched_cls"),
+    SectionKind("socket", ":socket-filter", "socket_filter"),
+    SectionKind("kprobe", ":kprobe", "kprobe"),
+    SectionKind("kretprobe", ":kprobe", "kprobe"),
+    SectionKind("uprobe", ":kprobe", "kprobe"),
+    SectionKind("uretprobe", ":kprobe", "kprobe"),
+    SectionKind("fentry", ":kprobe", "tracing"),
+    SectionKind("fexit", ":kprobe", "tracing"),
+    SectionKind("tp", ":tracepoint", "tracepoint"),
+    SectionKind("tracepoint", ":tracepoint", "tracepoint"),
+    SectionKind("raw_tp", ":tracepoint", "raw_tracepoint"),
+    SectionKind("raw_tracepoint", ":tracepoint", "raw_tracepoint"),
+    SectionKind("tp_btf", ":tracepoint", "tracing"),
+    SectionKind("cgroup_skb", ":cgroup-skb", "cgroup_skb"),  # /ingress, /egress
+    SectionKind("cgroup/skb", ":cgroup-skb", "cgroup_skb"),
+    SectionKind("perf_event", ":perf-event", "perf_event"),
+    SectionKind("lsm", ":lsm", "lsm"),
+    SectionKind("lsm.s", ":lsm", "lsm"),
+]
+
+
+def section_kind(section: str) -> SectionKind | None:
+    """The SEC() row a section name matches (None: a legacy name; the spec's kind decides):
+    the row's name exactly, or followed by "/" and the attach point."""
+    for row in SECTION_KINDS:
+        if section == row.name or section.startswith(row.name + "/"):
+            return row
+    return None
 
 
 # --- bpfman (runtime/bpfman_runtime.py, image/layout.py, fleet/k8s.py) -------------------

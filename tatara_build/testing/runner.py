@@ -27,6 +27,7 @@ class TestResult:
     got: str
     problems: list[str] = field(default_factory=list)
     duration_ns: int = 0
+    log: str = ""  # the verifier's log when the load failed
 
 
 def expected_value(kind: str, expect: str | int) -> int:
@@ -58,8 +59,9 @@ def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
     label = s.expect if isinstance(s.expect, str) else str(s.expect)
     res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
     if not res.ok:
-        return TestResult(s.name, s.program, False, label, "load failed",
-                          [str(bpftool.load_failure(res, obj))])
+        err = bpftool.load_failure(res, obj)
+        return TestResult(s.name, s.program, False, label, "load failed", [str(err)],
+                          log=getattr(err, "log", ""))
     for e in s.maps_before:
         m = project.map(e.map).spec  # type: ignore[union-attr]
         bpftool.map_update(scratch / "maps" / snake(e.map), encode(str(e.key), m.key_size, "key"),
