@@ -56,7 +56,7 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
         from tatara_build.fleet import bpfman_apply
 
         t = _target(policy, paths, artifacts, root)
-        actions = bpfman_apply.plan(t, Journal(t.policy))
+        actions = bpfman_apply.plan(t, bpfman_apply.BpfmanJournal(t.policy))
     else:
         preflight(runtime)
         t = _target(policy, paths, artifacts, root)

@@ -1,8 +1,9 @@
 """plan / apply / status / detach of a policy through bpfman (runtime/bpfman_runtime.py).
 
 Same shape as the bpftool lifecycle (runtime/lifecycle.py): actions as data, a journal
-(runtime/state.py) with one undo record per change, everything undone in reverse on any
-failure. Per object: one `bpfman load` of all its programs (maps shared within the object;
+with one undo record per change (its own file, `<state>/<policy>.bpfman.json`, beside the
+bpftool runtime's; the lock in runtime/state.py is shared), everything undone in reverse
+on any failure. Per object: one `bpfman load` of all its programs (maps shared within the object;
 a later object whose maps overlap is loaded with `--map-owner-id`), then one attach per
 program; each map is pinned again under the policy's pin root so `map` and `status` read
 it where the bpftool runtime puts it. A changed policy is detached, then applied again.
@@ -10,6 +11,7 @@ it where the bpftool runtime puts it. A changed policy is detached, then applied
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,13 +23,56 @@ from tatara_build.runtime import links
 from tatara_build.runtime.base import Io
 from tatara_build.runtime.bpfman_runtime import Bpfman, application, refuse_unsupported
 from tatara_build.runtime.lifecycle import Action, desired
-from tatara_build.runtime.state import Journal, policy_lock
+from tatara_build.runtime.state import Journal, policy_lock, state_dir
 from tatara_build.runtime.target import Target
 
 RUNTIME = "bpfman"
 
 
-def plan(t: Target, journal: Journal) -> list[Action]:
+class BpfmanJournal:
+    """`{"status": absent|applying|applied, "applied": {...}, "steps": [undo records]}`,
+    rewritten atomically after each change (bpfman returns ids only once it is done)."""
+
+    def __init__(self, policy: str):
+        self.path = state_dir() / f"{policy}.bpfman.json"
+        try:
+            self.data = json.loads(self.path.read_text())
+            assert isinstance(self.data, dict) and isinstance(self.data.get("steps"), list)
+        except (OSError, ValueError, AssertionError):
+            self.data = {"status": "absent", "applied": {}, "steps": []}
+
+    @property
+    def status(self) -> str:
+        return self.data.get("status", "absent")
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status == "applying"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    def begin(self) -> None:
+        self.data.update(status="applying", steps=[])
+        self.save()
+
+    def record(self, undo: dict) -> None:
+        self.data["steps"].append(undo)
+        self.save()
+
+    def finish(self, applied: dict) -> None:
+        self.data.update(status="applied", applied=applied, steps=[])
+        self.save()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.data = {"status": "absent", "applied": {}, "steps": []}
+
+
+def plan(t: Target, journal: BpfmanJournal) -> list[Action]:
     refuse_unsupported(t.programs)
     applied = journal.data.get("applied", {})
     if journal.status == "applied" and applied.get("objects") == desired(t):
@@ -46,9 +91,9 @@ def apply(t: Target, b: Bpfman, netns: str | None = None) -> list[Action]:
     refuse_unsupported(t.programs)
     verify_objects(t.folder, t.objects)
     with policy_lock(t.policy):
-        journal = Journal(t.policy)
-        if journal.status == "applied" and journal.data["applied"].get("runtime") != RUNTIME:
+        if Journal(t.policy).status != "absent":
             raise SpecError(f"policy `{t.policy}` is applied through bpftool: detach it first")
+        journal = BpfmanJournal(t.policy)
         if journal.interrupted:
             _undo(journal.data.get("steps", []), b)
         actions = plan(t, journal)
@@ -68,7 +113,7 @@ def apply(t: Target, b: Bpfman, netns: str | None = None) -> list[Action]:
         return actions
 
 
-def _install(t: Target, b: Bpfman, journal: Journal, netns: str | None) -> dict:
+def _install(t: Target, b: Bpfman, journal: BpfmanJournal, netns: str | None) -> dict:
     app = application(t.policy)
     ids: dict[str, int] = {}
     map_home: dict[str, int] = {}  # map name -> program id whose pin folder holds it
@@ -102,7 +147,7 @@ def _install(t: Target, b: Bpfman, journal: Journal, netns: str | None) -> dict:
             "undo": list(journal.data["steps"])}
 
 
-def _pin_maps(t: Target, b: Bpfman, journal: Journal, map_home: dict[str, int]) -> None:
+def _pin_maps(t: Target, b: Bpfman, journal: BpfmanJournal, map_home: dict[str, int]) -> None:
     """Pin each policy map again at the policy's own pin path (one more reference)."""
     folders: dict[int, Path | None] = {}
     for m in t.maps:
@@ -160,7 +205,7 @@ def drift_items(t: Target, b: Bpfman, applied: dict) -> list[dict]:
 
 
 def status(t: Target, b: Bpfman) -> dict:
-    journal = Journal(t.policy)
+    journal = BpfmanJournal(t.policy)
     if journal.status != "applied":
         return {"policy": t.policy, "state": "absent", "drift": [], "runtime": RUNTIME}
     items = drift_items(t, b, journal.data["applied"])
@@ -173,7 +218,7 @@ def status(t: Target, b: Bpfman) -> dict:
 
 def detach(t: Target, b: Bpfman) -> int:
     with policy_lock(t.policy):
-        journal = Journal(t.policy)
+        journal = BpfmanJournal(t.policy)
         steps = journal.data.get("steps", []) if journal.interrupted else []
         n = _undo(steps + journal.data.get("applied", {}).get("undo", []), b)
         for d in (t.layout.maps, t.layout.base):
@@ -186,4 +231,4 @@ def detach(t: Target, b: Bpfman) -> int:
 
 
 def applied_by_bpfman(policy: str) -> bool:
-    return Journal(policy).data.get("applied", {}).get("runtime") == RUNTIME
+    return BpfmanJournal(policy).status != "absent"
