@@ -245,3 +245,18 @@ def test_object_that_differs_from_the_manifest_is_refused(arts, registry, tmp_pa
     assert r.returncode == 4, r.stderr
     assert "object openat_counter.bpf.o has sha256" in r.stderr and "tampered" in r.stderr
     assert hashlib.sha256(body).hexdigest()[:16] in r.stderr
+
+
+def test_apply_image_with_the_registry_down_changes_nothing(tmp_path):
+    from tests.registry_util import free_port, registry_skip_reason
+
+    if registry_skip_reason():
+        pytest.skip(registry_skip_reason())
+    env = {**os.environ, "TATARA_STATE_DIR": str(tmp_path / "state")}
+    r = subprocess.run([sys.executable, "-m", "tatara_build", "apply", "openat_counter", "--image",
+                        f"127.0.0.1:{free_port()}/p/openat:v1", "--runtime", "simulated"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 5, r.stderr
+    assert "registry unreachable" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "images").exists() or \
+        not any((tmp_path / "state" / "images").rglob("*.bpf.o"))

@@ -64,9 +64,17 @@ def table(text: str) -> list[dict[str, str]]:
             for ln in lines[1:]]
 
 
-def _error(stderr: str, what: str, program: str | None = None):
+def _message(text: str) -> str:
+    """anyhow's `Error: ...` and `Caused by:` lines, without a stack backtrace."""
+    head = text.split("Stack backtrace:", 1)[0]
+    lines = [ln.strip() for ln in head.splitlines() if ln.strip() and ln.strip() != "Caused by:"]
+    lines = [re.sub(r"^(Error:|\d+:)\s*", "", ln) for ln in lines if not ln.startswith("[")]
+    return "; ".join(lines)[:400] or "bpfman failed"
+
+
+def _error(stderr: str, what: str, program: str | None = None, dispatcher: bool = False):
     text = stderr.strip()
-    last = text.splitlines()[-1] if text else "bpfman failed"
+    last = _message(text)
     if "must be privileged" in text:
         return EnvironmentProblem("bpfman refused to start: it raises RLIMIT_MEMLOCK to "
                                   "infinity, which needs CAP_SYS_RESOURCE")
@@ -77,7 +85,7 @@ def _error(stderr: str, what: str, program: str | None = None):
         return EnvironmentProblem("bpfman verifies image signatures through sigstore (network); "
                                   "for unsigned images set [signing] verify_enabled = false in "
                                   "/etc/bpfman/bpfman.toml")
-    if what.startswith("load") and re.search(r"dispatcher|extension|Ext|EPERM|[Pp]ermission", text):
+    if dispatcher and re.search(r"dispatcher|extension|EPERM|[Pp]ermission", text):
         return Unsupported(f"{what}: bpfman loads xdp (and tc) programs as freplace extensions "
                            "of its dispatcher, which this kernel refuses (no BPF trampolines); "
                            f"use --runtime bpftool for xdp. bpfman: {last}", program)
@@ -96,11 +104,13 @@ class Bpfman:
         self.env = env
         self.calls = 0
 
-    def _run(self, args: list[str], what: str, program: str | None = None) -> str:
+    def _run(self, args: list[str], what: str, program: str | None = None,
+             dispatcher: bool = False) -> str:
         self.calls += 1
-        res = run([self.binary, *args], env=self.env)
+        env = {**(self.env or {}), "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"}
+        res = run([self.binary, *args], env=env)
         if not res.ok:
-            raise _error(res.stderr + res.stdout, what, program)
+            raise _error(res.stderr + res.stdout, what, program, dispatcher)
         return res.stdout
 
     def load(self, source: str, programs: list[tuple[str, str]], app: str,
@@ -114,7 +124,8 @@ class Bpfman:
         if map_owner:
             args += ["--map-owner-id", str(map_owner)]
         fns = ", ".join(fn for _, fn in programs)
-        self._run(args, f"load {fns} from {url}", programs[0][1])
+        self._run(args, f"load {fns} from {url}", programs[0][1],
+                  dispatcher=any(t in ("xdp", "tc") for t, _ in programs))
         return self.ids(app, [fn for _, fn in programs])
 
     def ids(self, app: str, fns: list[str]) -> dict[str, int]:
