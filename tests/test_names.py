@@ -51,7 +51,7 @@ def test_renamed_example_policy_checks_and_renders(spec, tmp_path):
     assert run_cli("check", str(folder)).returncode == 0
     r = run_cli("render", str(folder), "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "out/edge_protection/Cargo.toml").is_file()
+    assert (tmp_path / "out/crates/edge_protection/Cargo.toml").is_file()
 
 
 def test_rust_keywords_and_long_names(spec):
