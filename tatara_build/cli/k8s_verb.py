@@ -14,8 +14,8 @@ def k8s(policy: str, paths: list[Path], artifacts: Path, image: str, selector: l
         cluster: bool | None, namespace: str, priority: int, out: Path | None) -> int:
     import yaml
 
+    from tatara_build.cli.common import project_for
     from tatara_build.fleet import k8s as k8s_mod
-    from tatara_build.fleet.artifacts import project_for
     from tatara_build.image import layout
     from tatara_build.runtime.target import load_target
 

@@ -22,7 +22,7 @@ def _decode(values: list[str]) -> int:
 def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | None,
              value: str | None, root: Path | None, as_json: bool,
              artifacts: Path = Path("out/artifacts")) -> int:
-    from tatara_build.fleet.artifacts import project_for  # the spec the artifacts carry
+    from tatara_build.cli.common import project_for  # the spec the artifacts carry
 
     project = project_for(policy, paths, artifacts)
     loc = project.map(name)

@@ -43,7 +43,7 @@ def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | N
 
 def _project(policy: str, paths: list[Path], artifacts: Path):
     """Spec paths when given, else the spec the artifacts carry (fleet/artifacts.py)."""
-    from tatara_build.fleet.artifacts import project_for
+    from tatara_build.cli.common import project_for
 
     return project_for(policy, paths, artifacts)
 

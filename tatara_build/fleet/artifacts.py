@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from tatara_build.backends.manifest import MANIFEST, SPEC_KEY
 from tatara_build.errors import RuntimeFailure, SpecError
-from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec, Project, attest_value
 from tatara_build.model.testspec import TestSpec
 
@@ -60,18 +59,6 @@ def project_from_manifest(folder: Path) -> Project:
     except (ValidationError, KeyError, TypeError) as exc:
         raise SpecError(f"{path}: the carried spec is malformed: {exc}") from None
     return project
-
-
-def project_for(policy: str, paths: list[Path], artifacts: Path) -> Project:
-    """Spec sources when given; else the spec the artifacts carry; else the current folder."""
-    from tatara_build.cli.common import load_project
-
-    if paths:
-        return load_project(paths).project
-    folder = artifacts / snake(policy)
-    if carries_spec(folder):
-        return project_from_manifest(folder)
-    return load_project([Path(".")]).project
 
 
 def verify_objects(folder: Path, objects: dict[str, dict]) -> None:
