@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tatara_build.lower.naming import RUST_KEYWORDS, identifier_problem, local_ident, rust_ident
+from tatara_build.lower.naming import identifier_problem, rust_ident
 from tatara_build.model.ir import ident
 from tests.conftest import EXAMPLES, messages, run_cli
 
@@ -68,21 +68,6 @@ def test_bidi_and_control_characters_in_names_are_refused(spec):
 
 
 NAMES = st.text(alphabet="abAB_-01", min_size=1, max_size=6)
-
-
-@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(NAMES, NAMES)
-def test_local_ident_is_injective_and_valid(a, b):
-    ra, rb = local_ident(a), local_ident(b)
-    assert RUST_IDENT.match(ra) and ra not in RUST_KEYWORDS
-    assert (a == b) == (ra == rb), (a, b, ra)
-
-
-def test_local_ident_examples():
-    assert local_ident("A") != local_ident("v_a")
-    assert local_ident("a-b") != local_ident("a_b")
-    assert [local_ident(n) for n in ("flags", "syn-count", "type", "t0")] == \
-        ["flags", "syn__count", "v_type", "v_t0"]
 
 
 @settings(max_examples=300)

@@ -61,25 +61,5 @@ def kernel_name(name: str) -> str:
     return snake(name)[:KERNEL_NAME_LEN]
 
 
-_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
-_KEBAB = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+\Z")
-_TEMP = re.compile(r"t[0-9]+\Z")
-GENERATED_LOCALS = frozenset({"pkt", "ctx", "_ctx"})
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def local_ident(name: str) -> str:
-    """A Rust local for a bpf-fn variable, injective by construction:
-
-    - `flags`, `syn_count` (plain snake) stay as they are;
-    - `syn-count` (plain kebab) becomes `syn__count` (only this branch makes `__`);
-    - anything else (`A`, `v_a`, keywords, generated names `t0`/`pkt`/`ctx`) becomes
-      `v_` + the name with each character outside [a-z0-9] written `_<hex>_`
-      (`A` -> `v__41_`, `v_a` -> `v_v_5f_a`); the first two branches never start
-      with `v_`, so no two names meet."""
-    if _SNAKE.match(name) and not name.startswith("v_") and name not in RUST_KEYWORDS \
-            and name not in GENERATED_LOCALS and not _TEMP.match(name):
-        return name
-    if _KEBAB.match(name) and not name.startswith("v-"):
-        return name.replace("-", "__")
-    return "v_" + "".join(c if c in _PLAIN else f"_{ord(c):x}_" for c in name)

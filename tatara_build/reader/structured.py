@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from tatara_build.diagnostics import Diagnostic, Span, error
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec
 from tatara_build.reader.limits import (
@@ -28,9 +29,10 @@ from tatara_build.reader.limits import (
     walk_problem,
 )
 
-SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
+SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
+            "structs": StructSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
-             "tests": "defbpf-test"}
+             "tests": "defbpf-test", "structs": "defbpf-struct"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
