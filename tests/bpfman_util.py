@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 from tests.kernel_util import require_kernel
 
 CONFIG = Path("/etc/bpfman/bpfman.toml")
+RUNDIR = Path("/run/bpfman")
 SIGNING = "[signing]\nallow_unsigned = true\nverify_enabled = false\n"
 
 
@@ -52,6 +53,7 @@ def bpfman_env(tmp_path_factory):
     subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim),
                     str(ROOT / "tests" / "fixtures" / "memlock_shim.c"), "-ldl"], check=True)
     made_dir = not CONFIG.parent.exists()
+    made_run = not RUNDIR.exists()  # bpfman's state (and a bpffs it mounts) in /run/bpfman
     old = CONFIG.read_text() if CONFIG.exists() else None
     mounted = False
     try:
@@ -72,3 +74,6 @@ def bpfman_env(tmp_path_factory):
             CONFIG.write_text(old)
         if mounted:
             subprocess.run(["umount", "/sys/kernel/tracing"])
+        if made_run:
+            subprocess.run(["umount", str(RUNDIR / "fs")], capture_output=True)
+            shutil.rmtree(RUNDIR, ignore_errors=True)
