@@ -61,6 +61,9 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
     if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
             and (dest / manifest.MANIFEST).exists():
         data = json.loads((dest / manifest.MANIFEST).read_text())
+        spec = manifest.policy_spec(project, crate.policy)
+        if data.get(manifest.SPEC_KEY) != spec:  # built before specs were carried, or tests changed
+            manifest.add_spec(dest / manifest.MANIFEST, spec)
         return PolicyResult(crate.policy, dest, False, data["objects"])
     scratch = Path(tempfile.mkdtemp(prefix=f".{crate.policy}.", dir=dest.parent if dest.parent.exists()
                                     else _mk(dest.parent)))
@@ -73,7 +76,7 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
                              diags)
         manifest.write_manifest(scratch, crate.policy, crate.spec_hash, objects,
-                                toolchain_record(tc))
+                                toolchain_record(tc), manifest.policy_spec(project, crate.policy))
         (scratch / KEY_FILE).write_text(key)
         if dest.exists():
             shutil.rmtree(dest)
@@ -142,4 +145,5 @@ def _nix_policy(project: Project, crate: CrateContext, out: OutLayout,
     diags = manifest.check_against_spec(project, crate.policy, data["objects"], expected)
     if diags:
         raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec", diags)
+    manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy))
     return PolicyResult(crate.policy, dest, True, data["objects"])

@@ -77,3 +77,17 @@ def run_verb(fn: Callable[[], int | None], as_json: bool) -> None:
               file=sys.stderr)
         raise SystemExit(70) from None
     raise SystemExit(code)
+
+
+def project_for(policy: str, paths: list[Path], artifacts: Path) -> Project:
+    """Spec sources when given; else the spec the policy's artifacts carry
+    (fleet/artifacts.py); else the current folder."""
+    from tatara_build.fleet.artifacts import carries_spec, project_from_manifest
+    from tatara_build.lower.naming import snake
+
+    if paths:
+        return load_project(paths).project
+    folder = artifacts / snake(policy)
+    if carries_spec(folder):
+        return project_from_manifest(folder)
+    return load_project([Path(".")]).project
