@@ -36,9 +36,9 @@ def test_packet_builder_layers_and_checksum():
 
 BASE = ('(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
         '(defbpf-program :name "p" :kind :xdp :attach (:target "e") :source "a.tlisp:f" :uses-maps ("m"))\n'
-        '(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") :source "a.tlisp:f")\n'
+        '(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") :source "a.tlisp:g")\n'
         '(defbpf-policy :name "pol" :description "d" :programs ("p" "tp") :maps ("m"))\n'
-        '(bpf-fn f (ctx) (return :xdp-pass))\n')
+        '(bpf-fn f (ctx) (return :xdp-pass))\n(bpf-fn g (ctx) (return :ok))\n')
 
 
 @pytest.mark.parametrize("test_form, expect", [
@@ -50,7 +50,7 @@ BASE = ('(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entri
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :maps-before ((:map "m" :key 0 :value "hex:01")))',
      "value of `m` has 1 bytes, the map's size is 8"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:ipv4 () :ipv6 ()))',
-     "a packet has :ipv4 or :ipv6, not both"),
+     "a packet has one of :arp, :ipv4, :ipv6, not :ipv4 and :ipv6"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:hex "0011"))',
      "at least 14 bytes"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:ipv4 (:src "1.2.3")))',
@@ -91,7 +91,7 @@ def test_every_declared_test_passes_in_the_kernel(path, count, tmp_path):
 def test_a_failing_expectation_exits_1_with_a_summary(spec, tmp_path):
     require_kernel()
     base = BASE.replace('(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") '
-                        ':source "a.tlisp:f")\n', "").replace('("p" "tp")', '("p")')
+                        ':source "a.tlisp:g")\n', "").replace('("p" "tp")', '("p")')
     d = spec({"a.tlisp": base + '(defbpf-test :name "wrong" :program "p" :expect :xdp-drop\n'
                                 '  :maps-after ((:map "m" :key 0 :value 3)))\n'})
     r = _run_tests(d / "a.tlisp", tmp_path)

@@ -32,13 +32,7 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
         emit_json({"ok": failed == 0, "passed": passed, "failed": failed,
                    "tests": [r.__dict__ for r in results]})
     else:
-        table = Table(title="defbpf-test")
-        for col in ("test", "program", "expected", "got", "ns", "result"):
-            table.add_column(col)
-        for r in results:
-            table.add_row(r.name, r.program, r.expected, r.got, str(r.duration_ns),
-                          "[green]pass[/green]" if r.passed else "[red]FAIL[/red]")
-        Console().print(table)
+        _table(results)
         shown: set[str] = set()
         for r in results:
             for p in r.problems:
@@ -48,3 +42,22 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
                 print(f"verifier log:\n{r.log}")
         print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
+
+
+def _table(results) -> None:
+    """The results table with every test name whole: never cut with an ellipsis (folded on
+    a narrow terminal), and as wide as it needs when the output is a pipe or a log."""
+    table = Table(title="defbpf-test")
+    table.add_column("test", overflow="fold")
+    for col in ("program", "expected", "got", "ns", "result"):
+        table.add_column(col)
+    rows = [(r.name, r.program, r.expected, r.got, str(r.duration_ns),
+             "[green]pass[/green]" if r.passed else "[red]FAIL[/red]") for r in results]
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in
+                  enumerate(("test", "program", "expected", "got", "ns", "result"))]
+        console = Console(width=max(console.width, sum(widths) + 3 * len(widths) + 1))
+    console.print(table)

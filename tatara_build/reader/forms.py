@@ -21,7 +21,7 @@ from tatara_build.diagnostics import Diagnostic, Span, error, warning
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
-from tatara_build.model.testspec import TestSpec
+from tatara_build.model.testspec import TestSpec, allowed_fields
 from tatara_build.reader.lisp import Node
 
 
@@ -53,7 +53,7 @@ FORMS: dict[str, FormDef] = {
     "defbpf-test": FormDef(
         TestSpec,
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
-         "expect": "action", "maps-after": "data"},
+         "expect": "action", "maps-after": "data", "packet-out": "data"},
         ("name", "program", "expect"),
     ),
 }
@@ -174,25 +174,34 @@ def _attach(node: Node, spans: dict[str, Span]) -> dict:
     return {names[i]: _string(f"attach.{names[i]}", v) for i, v in enumerate(items)}
 
 
-def to_data(node: Node):
+def to_data(node: Node, spans: dict[str, Span] | None = None, path: str = ""):
     """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
-    lists -> list, keywords -> ":name", atoms as they are."""
+    lists -> list, keywords -> ":name", atoms as they are. With `spans`, each nested key's
+    span is recorded under its dotted path (`packet.vlan.0.id`, pydantic's `loc`)."""
     if node.kind == "list":
         items = node.items
         if items and len(items) % 2 == 0 and all(k.kind == "kw" for k in items[0::2]):
-            pairs = zip(items[0::2], items[1::2], strict=True)
-            return {str(k.value).replace("-", "_"): to_data(v) for k, v in pairs}
-        return [to_data(x) for x in items]
+            out = {}
+            for k, v in zip(items[0::2], items[1::2], strict=True):
+                key = str(k.value).replace("-", "_")
+                if spans is not None:
+                    spans.setdefault(f"{path}.{key}", k.span)
+                out[key] = to_data(v, spans, f"{path}.{key}")
+            return out
+        if spans is not None:
+            for i, x in enumerate(items):
+                spans.setdefault(f"{path}.{i}", x.span)
+        return [to_data(x, spans, f"{path}.{i}") for i, x in enumerate(items)]
     if node.kind == "kw":
         return f":{node.value}"
     if node.kind == "quote":
-        return to_data(node.value)  # type: ignore[arg-type]
+        return to_data(node.value, spans, path)  # type: ignore[arg-type]
     return node.value
 
 
 def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field: str):
     if kind == "data":
-        return to_data(node)
+        return to_data(node, spans, field)
     if kind == "action":
         if node.kind not in ("kw", "int"):
             _fail(f"compile error in :{key}: expected an action keyword or an integer, got "
@@ -225,12 +234,27 @@ def compile_form(form: Node, file: str) -> Located:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        top = str(err["loc"][0]) if err["loc"] else ""
-        msg = err["msg"].removeprefix("Value error, ")
+        msg, help = err["msg"].removeprefix("Value error, "), None
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}", spans.get(top, head.span))
+            allowed = [a.replace("_", "-") for a in allowed_fields(fdef.model, err["loc"])]
+            unknown = str(err["loc"][-1]).replace("_", "-")
+            hint = suggest(unknown, allowed)
+            msg = f"unknown field (allowed: {', '.join(':' + a for a in allowed)})"
+            help = f"did you mean `:{hint}`?" if hint else None
+        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}", _deepest(spans, loc, head.span),
+              help)
     return Located(spec, file, spans)
+
+
+def _deepest(spans: dict[str, Span], loc: str, default: Span) -> Span:
+    """The span of `loc` (`packet.vlan.0.id`) or of its nearest recorded parent; a lone
+    item a model made a list (`:vlan (:id 1)` is `vlan.0`) is found without its index."""
+    while loc:
+        for key in (loc, loc.replace(".0.", ".").removesuffix(".0")):
+            if key in spans:
+                return spans[key]
+        loc = loc.rsplit(".", 1)[0] if "." in loc else ""
+    return default
 
 
 def compile_bpf_fn(form: Node, file: str) -> BpfFnForm:

@@ -19,7 +19,7 @@ from tatara_build.diagnostics import Diagnostic, Span, error
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
-from tatara_build.model.testspec import TestSpec
+from tatara_build.model.testspec import TestSpec, allowed_fields
 
 SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
@@ -113,7 +113,7 @@ def _pydantic_diag(exc: ValidationError, section: str, idx: int, obj: dict,
         msg = f"unknown variant `{got}`, expected one of " + ", ".join(f"`{w}`" for w in table)
         help = f"did you mean `{guess}`?" if guess else None
     elif err["type"] == "extra_forbidden":
-        allowed = sorted(SECTIONS[section].model_fields)
+        allowed = allowed_fields(SECTIONS[section], tuple(err["loc"]))
         guess = suggest(loc[-1], allowed)
         msg = f"unknown field `{loc[-1]}` (allowed: {', '.join(allowed)})"
         help = f"did you mean `{guess}`?" if guess else None

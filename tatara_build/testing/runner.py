@@ -15,6 +15,7 @@ from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import scratch_pins
+from tatara_build.testing.compare import diff
 from tatara_build.testing.packets import build as build_packet
 
 
@@ -66,21 +67,33 @@ def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
         m = project.map(e.map).spec  # type: ignore[union-attr]
         bpftool.map_update(scratch / "maps" / snake(e.map), encode(str(e.key), m.key_size, "key"),
                            encode(str(e.value), m.value_size, "value"))
-    with tempfile.NamedTemporaryFile(suffix=".pkt") as pkt:  # bpffs holds pins only
-        pkt.write(build_packet(s.packet))
-        pkt.flush()
-        run = bpftool.call(["prog", "run", "pinned", str(scratch / "progs" / snake(s.program)),
-                            "data_in", pkt.name])
+    run, data_out = _prog_run(scratch / "progs" / snake(s.program), build_packet(s.packet))
     if not run.ok:
         return TestResult(s.name, s.program, False, label, "run failed", [bpftool.error_text(run)])
     out = json.loads(run.stdout)
     got, problems = int(out["retval"]) & 0xFFFFFFFF, []
     if got != want:
         problems.append(f"verdict {got}, expected {want} ({label})")
+    if s.packet_out is not None:
+        ethernet = PROGRAM_KINDS[project.program(s.program).spec.kind].has_ethernet
+        problem = diff(s.packet_out, data_out, ethernet)
+        if problem:
+            problems.append(problem)
     for e in s.maps_after:
         problems += _check_map(project, scratch, e)
     return TestResult(s.name, s.program, not problems, label, str(got), problems,
                       int(out.get("duration", 0)))
+
+
+def _prog_run(pin: Path, packet: bytes):
+    """`bpftool prog run` of `packet`; (result, the packet as the program left it)."""
+    with tempfile.TemporaryDirectory(prefix="tatara-run.") as d:  # bpffs holds pins only
+        data_in, data_out = Path(d) / "in.pkt", Path(d) / "out.pkt"
+        data_in.write_bytes(packet)
+        # room for a program that grows the packet (bpf_xdp_adjust_head/tail)
+        run = bpftool.call(["prog", "run", "pinned", str(pin), "data_in", str(data_in),
+                            "data_out", str(data_out), "data_size_out", str(len(packet) + 512)])
+        return run, data_out.read_bytes() if data_out.exists() else b""
 
 
 def _check_map(project: Project, scratch: Path, e) -> list[str]:

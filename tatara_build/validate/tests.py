@@ -77,23 +77,34 @@ def _fits(val: int | str, size: int) -> str | None:
 
 
 def _packet(t) -> Iterable[Diagnostic]:
-    pk = t.spec.packet
-    if pk.hex is not None and (pk.ipv4 or pk.ipv6 or pk.tcp or pk.udp or pk.eth or pk.payload):
-        yield error(f"test `{t.spec.name}`: :hex gives the whole packet; drop the other layers",
-                    t.span("packet"))
-    if pk.ipv4 and pk.ipv6:
-        yield error(f"test `{t.spec.name}`: a packet has :ipv4 or :ipv6, not both", t.span("packet"))
-    if pk.tcp and pk.udp:
-        yield error(f"test `{t.spec.name}`: a packet has :tcp or :udp, not both", t.span("packet"))
-    if pk.hex is not None:
-        try:
-            data = bytes.fromhex(pk.hex)
-        except ValueError:
-            yield error(f"test `{t.spec.name}`: :hex is not hex", t.span("packet"))
-            return
-        if len(data) < 14:
-            yield error(f"test `{t.spec.name}`: the kernel needs at least 14 bytes (an Ethernet "
-                        "header) to test-run a packet", t.span("packet"))
+    yield from _coherent(t, t.spec.packet, "packet", ":packet")
+    if t.spec.packet_out is not None:
+        yield from _coherent(t, t.spec.packet_out, "packet_out", ":packet-out")
+
+
+def _coherent(t, pk, field: str, shown: str) -> Iterable[Diagnostic]:
+    """One L3 (arp, ipv4 or ipv6), at most one L4 that fits it, or raw hex alone."""
+    name, span = t.spec.name, t.span(field)
+    l3 = [x for x in ("arp", "ipv4", "ipv6") if getattr(pk, x)]
+    l4 = [x for x in ("tcp", "udp", "icmp", "icmpv6") if getattr(pk, x)]
+    if pk.hex is not None and (l3 or l4 or pk.eth or pk.vlan or pk.payload):
+        yield error(f"test `{name}`: {shown} :hex gives the whole packet; drop the other layers",
+                    span)
+    if len(l3) > 1:
+        yield error(f"test `{name}`: a packet has one of :arp, :ipv4, :ipv6, not "
+                    + " and ".join(":" + x for x in l3), span)
+    if len(l4) > 1:
+        yield error(f"test `{name}`: a packet has one of :tcp, :udp, :icmp, :icmpv6, not "
+                    + " and ".join(":" + x for x in l4), span)
+    for l4name, needs in (("icmp", "ipv4"), ("icmpv6", "ipv6")):
+        if getattr(pk, l4name) and not getattr(pk, needs):
+            yield error(f"test `{name}`: :{l4name} needs an :{needs} layer under it", span,
+                        f"add `:{needs} ()`")
+    if pk.arp and l4:
+        yield error(f"test `{name}`: an :arp packet carries no :{l4[0]}", span)
+    if pk.hex is not None and len(bytes.fromhex(pk.hex)) < 14 and field == "packet":
+        yield error(f"test `{name}`: the kernel needs at least 14 bytes (an Ethernet "
+                    "header) to test-run a packet", span)
 
 
 RULES = [test_rules]
