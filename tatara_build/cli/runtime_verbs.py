@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tatara_build.cli.common import emit_json, load_project
 from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.model.globals import effective, parse_sets
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
@@ -29,9 +30,21 @@ def preflight(runtime: str) -> None:
                                  f"mount -t bpf bpf {BPFFS}")
 
 
-def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    project = load_project(paths or [Path(".")]).project
-    return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+            sets: list[str] | None = None):
+    loaded = load_project(paths or [Path(".")])
+    t = load_target(loaded.project, policy, artifacts, root or DEFAULT_ROOT)
+    t.globals = load_config(loaded, sets or [])
+    return t
+
+
+def load_config(loaded, sets: list[str]) -> dict[str, dict]:
+    """Every defbpf-global's value for this load: `--set NAME=VALUE` over the defaults."""
+    try:
+        return effective(loaded.project.globals, parse_sets(sets, loaded.project.globals))
+    except SpecError as exc:
+        exc.sources = loaded.sources  # type: ignore[attr-defined]
+        raise
 
 
 def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
@@ -40,24 +53,24 @@ def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | N
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
-         as_json: bool) -> int:
+         as_json: bool, sets: list[str] | None = None) -> int:
     if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
         actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
     else:
         preflight(runtime)
-        t = _target(policy, paths, artifacts, root)
+        t = _target(policy, paths, artifacts, root, sets)
         actions = lifecycle.plan(t, Journal(t.policy))
     _print_actions(actions, as_json, "plan")
     return 0
 
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
-          netns: str | None, as_json: bool) -> int:
+          netns: str | None, as_json: bool, sets: list[str] | None = None) -> int:
     preflight(runtime)
     if runtime == "simulated":
         actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     else:
-        t = _target(policy, paths, artifacts, root)
+        t = _target(policy, paths, artifacts, root, sets)
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")
@@ -70,13 +83,19 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    applied = Journal(t.policy).data.get("applied", {})
+    report = drift(t, Kernel(applied.get("netns")))
+    report["globals"] = applied.get("globals", {})  # the load-time config applied
     if as_json:
         emit_json(report)
     else:
         print(f"policy {t.policy}: {report['state']}")
         for d in report["drift"]:
             print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
+        for name, value in sorted(report["globals"].items()):
+            default = t.globals.get(name, {}).get("default")
+            note = "default" if value == default else f"set; default {default}"
+            print(f"  global    {name} = {value}  ({note})")
     return 0 if report["state"] == "in sync" else 1
 
 

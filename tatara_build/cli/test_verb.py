@@ -11,21 +11,23 @@ from rich.table import Table
 from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
-from tatara_build.cli.runtime_verbs import preflight
+from tatara_build.cli.runtime_verbs import load_config, preflight
+from tatara_build.model.globals import to_write
 from tatara_build.testing.runner import run_tests
 
 
 def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path | None,
-         as_json: bool) -> int:
+         as_json: bool, sets: list[str] | None = None) -> int:
     preflight("bpftool")
     files, rplan, loaded = render_files(paths)
+    config = load_config(loaded, sets or [])  # --set NAME=VALUE, checked before the build
     policies = {pol.spec.name for t in loaded.project.tests for pol in loaded.project.policies
                 if t.spec.program in pol.spec.programs}
     crates = [c for c in rplan.crates if any(c.policy == p for p in policies)]
     built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
-    results = run_tests(loaded.project, objects, names)
+    results = run_tests(loaded.project, objects, names, to_write(config))
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     if as_json:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
@@ -77,6 +77,7 @@ class CrateContext:
     bodies: list[dict] = field(default_factory=list)
     rust_programs: list[dict] = field(default_factory=list)  # {ident, source (Path)}
     objects: list[dict] = field(default_factory=list)  # carried .bpf.o: {name, source}
+    globals: list[dict] = field(default_factory=list)  # defbpf-globals: globals.rs.j2
     license_literal: str = ""
     license_len: int = 0
     uses_rt: bool = False
@@ -116,6 +117,10 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
         diags += _lower_program(project, p, maps, ctx, licenses)
     for m in maps.values():
         diags += _map_entry(project, m, ctx)
+    ctx.globals = [{"spec_name": g.spec.name, "ident": rust_ident(g.spec.name),
+                    "type": g.spec.rust_type, "default": g.spec.default,
+                    "description": g.spec.description}
+                   for g in sorted(project.globals, key=lambda g: snake(g.spec.name))]
     if len(set(licenses.values())) > 1:
         detail = ", ".join(f"`{k}`: \"{v}\"" for k, v in licenses.items())
         diags.append(error(f"policy `{name}`: programs built into one object must share a license "
@@ -144,7 +149,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     fn = project.bpf_fn(path, src.fn)
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
-    body, diags = lower_bpf_fn(fn, p.spec, maps)
+    body, diags = lower_bpf_fn(fn, p.spec, maps, globals_=project_globals(project))
     if body is None:
         return diags
     ctx.uses_rt = ctx.uses_rt or body.uses_pkt or any("crate::rt::" in ln for ln in body.lines)

@@ -52,6 +52,8 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/bodies.rs", "crate/bodies.rs.j2", common))
     if ctx.uses_rt:
         files.append(PlannedFile(f"{base}/src/rt.rs", "crate/rt.rs.j2", common))
+    if ctx.globals:
+        files.append(PlannedFile(f"{base}/src/globals.rs", "crate/globals.rs.j2", common))
     if ctx.rust_programs:
         files.append(PlannedFile(f"{base}/src/programs/mod.rs", "crate/programs_mod.rs.j2", common))
         for rp in ctx.rust_programs:

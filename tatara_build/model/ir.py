@@ -20,6 +20,7 @@ import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.testspec import TestSpec
 
@@ -87,6 +88,7 @@ class ProjectWire(_Spec):
     programs: list[ProgramSpec] = Field(default_factory=list)
     policies: list[PolicySpec] = Field(default_factory=list)
     tests: list[TestSpec] = Field(default_factory=list)
+    globals: list[GlobalSpec] = Field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -134,6 +136,7 @@ class Project:
     policies: list[Located[PolicySpec]] = field(default_factory=list)
     bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
     tests: list[Located] = field(default_factory=list)  # Located[TestSpec]
+    globals: list[Located] = field(default_factory=list)  # Located[GlobalSpec]
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 
@@ -184,7 +187,12 @@ class Project:
         if self.tests:
             out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
                             for t in sorted(self.tests, key=lambda x: x.spec.name)]
+        if self.globals:
+            out["globals"] = self.globals_wire()
         return out
+
+    def globals_wire(self) -> list[dict]:
+        return [g.spec.wire() for g in sorted(self.globals, key=lambda x: x.spec.name)]
 
     def policy_closure(self, name: str) -> dict:
         """The policy with the programs and maps it names: what its hash covers."""
@@ -192,11 +200,14 @@ class Project:
         assert pol is not None
         progs = [self.program(n) for n in pol.spec.programs]
         maps = [self.map(n) for n in pol.spec.maps]
-        return {
+        out = {
             "policy": pol.spec.wire(),
             "programs": [p.spec.wire() for p in progs if p],
             "maps": [m.spec.wire() for m in maps if m],
         }
+        if self.globals:  # every crate declares every global (model/globals.py)
+            out["globals"] = self.globals_wire()
+        return out
 
     def policy_hash(self, name: str) -> str:
         return attest_value(self.policy_closure(name))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
@@ -55,6 +56,11 @@ FORMS: dict[str, FormDef] = {
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
          "expect": "action", "maps-after": "data", "packet-out": "data"},
         ("name", "program", "expect"),
+    ),
+    "defbpf-global": FormDef(
+        GlobalSpec,
+        {"name": "str", "type": "word", "default": "int", "description": "str"},
+        ("name", "type"),
     ),
 }
 KIND_TABLES = {"program-kind": PROGRAM_KINDS, "map-kind": MAP_KINDS}
@@ -209,6 +215,14 @@ def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field
         return to_data(node)
     if kind == "str":
         return _string(key, node)
+    if kind == "word":  # :u16 or "u16"; the model checks the value
+        if node.kind not in ("kw", "str", "sym"):
+            _fail(f"compile error in :{key}: expected a keyword, got {node.shape()}", node.span)
+        return str(node.value)
+    if kind == "int":
+        if node.kind != "int":
+            _fail(f"compile error in :{key}: expected int, got {node.shape()}", node.span)
+        return int(node.value)  # type: ignore[arg-type]
     if kind == "u32":
         return _u32(key, node)
     if kind == "strlist":

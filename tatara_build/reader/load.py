@@ -38,6 +38,8 @@ def _sink(project: Project):
             project.policies.append(obj)
         elif kind == "defbpf-test":
             project.tests.append(obj)
+        elif kind == "defbpf-global":
+            project.globals.append(obj)
         elif kind == "broken":
             project.broken.add(obj)
         elif kind == "bpf-fn":

@@ -16,14 +16,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec, allowed_fields
 
-SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
+SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
+            "globals": GlobalSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
-             "tests": "defbpf-test"}
+             "tests": "defbpf-test", "globals": "defbpf-global"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -130,7 +132,7 @@ def compile_document(data: Any, text: str, file: str, sink) -> list[Diagnostic]:
     unknown = [k for k in data if k not in SECTIONS]
     for k in unknown:
         guess = suggest(k, list(SECTIONS))
-        diags.append(error(f"unknown top-level key `{k}` (allowed: maps, programs, policies, tests)",
+        diags.append(error(f"unknown top-level key `{k}` (allowed: {', '.join(SECTIONS)})",
                            _Locator(text, file).span(_Locator(text, file).find(k)) or Span(file, 1, 1),
                            f"did you mean `{guess}`?" if guess else None))
     loc = _Locator(text, file)

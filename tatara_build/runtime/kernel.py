@@ -105,11 +105,13 @@ class Kernel:
             raise MapError(f"pinned map {pin} does not match spec `{spec.name}`: " + ", ".join(diff))
 
     # --- programs ------------------------------------------------------------------------
-    def load_object(self, obj: Path, into: Path, rebind: dict[str, Path]) -> dict[str, Path]:
-        """`loadall` into a fresh folder; program name -> pin. Raises VerifierRejected."""
+    def load_object(self, obj: Path, into: Path, rebind: dict[str, Path],
+                    globals_: dict[str, tuple[int, int]] | None = None) -> dict[str, Path]:
+        """`loadall` into a fresh folder; program name -> pin. Raises VerifierRejected.
+        `globals_`: load-time config written into the copy loaded (objglobals.py)."""
         into.parent.mkdir(parents=True, exist_ok=True)
         self.calls += 1
-        res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
+        res, shown = objprep.loadall(obj, into, rebind, globals_)  # runtime/objprep.py
         if not res.ok:
             shutil.rmtree(into, ignore_errors=True)
             raise bpftool.load_failure(res, shown)

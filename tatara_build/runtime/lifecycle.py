@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tatara_build.lower.naming import snake
+from tatara_build.model.globals import to_write
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.state import Journal, policy_lock
 from tatara_build.runtime.target import Target
@@ -36,6 +37,8 @@ def is_current(t: Target, journal: Journal) -> bool:
     """Applied with these very objects, and every pin still there (no bpftool call)."""
     applied = journal.data.get("applied", {})
     if journal.status != "applied" or applied.get("objects") != desired(t):
+        return False
+    if applied.get("globals", {}) != _config(t):  # loaded with other --set values
         return False
     pins = [t.map_pin(m) for m in t.maps] + [t.prog_pin(p) for p in t.programs]
     pins += [Path(r["path"]) for recs in applied.get("attach", {}).values() for r in recs
@@ -145,7 +148,8 @@ def _load_all(t: Target, k: Kernel, journal: Journal, steps: _Steps, staging: bo
         where = t.layout.staging / file.removesuffix(".bpf.o")
         names = {p["name"] for p in obj["programs"]}
         loaded = k.load_object(t.object_path(file), where,
-                               {n: pin for n, pin in rebind.items() if _in_object(obj, n)})
+                               {n: pin for n, pin in rebind.items() if _in_object(obj, n)},
+                               to_write(t.globals))
         journal.record({"op": "unpin", "path": str(where)})
         for spec in t.programs:
             name = snake(spec.name)
@@ -211,7 +215,13 @@ def _applied(t: Target, k: Kernel, attach: dict[str, list[dict]]) -> dict:
         info = k.prog_info(t.prog_pin(p)) or {}
         progs[p.name] = {"pin": str(t.prog_pin(p)), "id": info.get("id"), "tag": info.get("tag")}
     return {"objects": desired(t), "programs": progs, "attach": attach,
-            "maps": {m.name: str(t.map_pin(m)) for m in t.maps}, "netns": k.netns}
+            "maps": {m.name: str(t.map_pin(m)) for m in t.maps}, "netns": k.netns,
+            "globals": _config(t)}
+
+
+def _config(t: Target) -> dict[str, int]:
+    """The load-time config applied (defbpf-global values), recorded for `status`."""
+    return {name: c["value"] for name, c in t.globals.items()}
 
 
 def repair(journal: Journal, k: Kernel) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
-from tatara_build.runtime import bpftool
+from tatara_build.runtime import bpftool, objglobals
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import scratch_pins
 from tatara_build.testing.compare import diff
@@ -54,11 +54,17 @@ def _value_sum(entry: dict) -> int:
     return int.from_bytes(bytes(int(b, 16) for b in entry["value"]), "little")
 
 
-def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
+def run_one(project: Project, test, obj: Path, scratch: Path,
+            globals_: dict[str, tuple[int, int]] | None = None) -> TestResult:
     s = test.spec
     want = expected_value(project.program(s.program).spec.kind, s.expect)
     label = s.expect if isinstance(s.expect, str) else str(s.expect)
-    res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
+    with tempfile.TemporaryDirectory(prefix="tatara-test-obj.") as d:
+        if globals_:  # load-time config goes into a copy, never the artifact
+            staged = Path(d) / obj.name
+            staged.write_bytes(objglobals.patch(obj.read_bytes(), globals_, str(obj)))
+            obj = staged
+        res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
     if not res.ok:
         err = bpftool.load_failure(res, obj)
         return TestResult(s.name, s.program, False, label, "load failed", [str(err)],
@@ -109,9 +115,10 @@ def _check_map(project: Project, scratch: Path, e) -> list[str]:
     return [] if got == want else [f"map {e.map}[{e.key}] = {got}{per_cpu}, expected {e.value}"]
 
 
-def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None
-              ) -> list[TestResult]:
-    """`objects`: policy -> manifest objects (with a `path`)."""
+def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None,
+              globals_: dict[str, tuple[int, int]] | None = None) -> list[TestResult]:
+    """`objects`: policy -> manifest objects (with a `path`); `globals_`: load-time config
+    (`--set`) written into the copy of each object loaded."""
     results = []
     for t in project.tests:
         if names and t.spec.name not in names:
@@ -122,5 +129,5 @@ def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str]
                                       "not built", ["the program's object was not built"]))
             continue
         with scratch_pins("tatara-test-") as scratch:
-            results.append(run_one(project, t, found[1], scratch))
+            results.append(run_one(project, t, found[1], scratch, globals_))
     return results

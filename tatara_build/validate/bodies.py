@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic
-from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.sources import classify, resolve
 from tatara_build.validate.context import Context
@@ -27,7 +27,7 @@ def body_rules(ctx: Context) -> Iterable[Diagnostic]:
         fn = project.bpf_fn(resolve(prog.file, src.path), src.fn)
         if fn is None:
             continue  # sources.py reports the missing bpf-fn
-        _, diags = lower_bpf_fn(fn, prog.spec, maps)
+        _, diags = lower_bpf_fn(fn, prog.spec, maps, globals_=project_globals(project))
         for d in diags:
             key = (d.message, d.span)
             if key not in seen:

@@ -12,12 +12,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.lower.bpf_fn import context, control, helpers, mapops, ops, packet  # noqa: F401 (each module registers its forms)
+from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its forms)
+    context,
+    control,
+    global_vars,
+    helpers,
+    mapops,
+    ops,
+    packet,
+)
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
 
-__all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn"]
+__all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn", "project_globals"]
+
+
+def project_globals(project) -> dict:
+    """The project's defbpf-globals by symbol name, as `(global NAME)` looks them up."""
+    return {snake(g.spec.name): g.spec for g in project.globals}
 
 
 @dataclass(frozen=True)
@@ -28,10 +41,13 @@ class LoweredBody:
     uses_ctx: bool
 
 
-def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec]
+def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
+                 *, globals_: dict | None = None
                  ) -> tuple[LoweredBody | None, list[Diagnostic]]:
-    """Lower `fn` as the body of `program`; maps are the policy's, by spec name."""
+    """Lower `fn` as the body of `program`; maps are the policy's, by spec name; globals_
+    the project's defbpf-globals by symbol name."""
     low = Lowering(fn, program, maps)
+    low.globals = globals_ or {}
     if len(fn.params) != 1:
         return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",
                             fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]
