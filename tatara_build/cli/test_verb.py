@@ -12,7 +12,6 @@ from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import load_config, preflight
-from tatara_build.model.globals import to_write
 from tatara_build.testing.runner import run_tests
 
 
@@ -27,7 +26,8 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
     built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
-    results = run_tests(loaded.project, objects, names, to_write(config))
+    results = run_tests(loaded.project, objects, names,
+                        {n: c["value"] for n, c in config.items()})
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     if as_json:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from tatara_build.errors import SpecError
 from tatara_build.model.suggest import suggest
@@ -41,12 +41,14 @@ class GlobalSpec(BaseModel):
         """`:u16` (Lisp keyword, TOML with a colon) and `u16` are the same type."""
         return v.removeprefix(":") if isinstance(v, str) else v
 
-    @model_validator(mode="after")
-    def _fits(self):
-        problem = range_problem(self.type, self.default)
+    @field_validator("default")
+    @classmethod
+    def _fits(cls, v: int, info: ValidationInfo) -> int:
+        ty = info.data.get("type")  # absent when the type itself was refused
+        problem = range_problem(ty, v) if ty else None
         if problem:
             raise ValueError(f"default {problem}")
-        return self
+        return v
 
     @property
     def size(self) -> int:

@@ -200,6 +200,7 @@ class TestSpec(_M):
     expect: str | int  # an action of the program's kind (":xdp-drop") or a number
     maps_after: list[MapEntry] = Field(default_factory=list)
     packet_out: Packet | None = None  # the packet the program leaves (layers or :hex)
+    globals: dict[str, int] = Field(default_factory=dict)  # defbpf-global values to load with
 
 
 def allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -54,7 +54,8 @@ FORMS: dict[str, FormDef] = {
     "defbpf-test": FormDef(
         TestSpec,
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
-         "expect": "action", "maps-after": "data", "packet-out": "data"},
+         "expect": "action", "maps-after": "data", "packet-out": "data",
+         "globals": "data"},
         ("name", "program", "expect"),
     ),
     "defbpf-global": FormDef(

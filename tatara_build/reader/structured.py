@@ -119,7 +119,7 @@ def _pydantic_diag(exc: ValidationError, section: str, idx: int, obj: dict,
         guess = suggest(loc[-1], allowed)
         msg = f"unknown field `{loc[-1]}` (allowed: {', '.join(allowed)})"
         help = f"did you mean `{guess}`?" if guess else None
-    span = spans.get(loc[0]) or spans.get("") or Span(file, 1, 1)
+    span = (spans.get(loc[0]) if loc else None) or spans.get("") or Span(file, 1, 1)
     return error(f"{label}: field `{field}`: {msg}", span, help, where=f"{file}: {label}.{field}")
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.lower.naming import snake
+from tatara_build.model.globals import effective, to_write
 from tatara_build.model.ir import Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
 from tatara_build.runtime import bpftool, objglobals
@@ -55,10 +56,13 @@ def _value_sum(entry: dict) -> int:
 
 
 def run_one(project: Project, test, obj: Path, scratch: Path,
-            globals_: dict[str, tuple[int, int]] | None = None) -> TestResult:
+            values: dict[str, int] | None = None) -> TestResult:
+    """`values`: defbpf-global values from `--set`; the test's own `:globals` win."""
     s = test.spec
     want = expected_value(project.program(s.program).spec.kind, s.expect)
     label = s.expect if isinstance(s.expect, str) else str(s.expect)
+    chosen = {**(values or {}), **{snake(k): v for k, v in s.globals.items()}}
+    globals_ = to_write(effective(project.globals, chosen))
     with tempfile.TemporaryDirectory(prefix="tatara-test-obj.") as d:
         if globals_:  # load-time config goes into a copy, never the artifact
             staged = Path(d) / obj.name
@@ -116,9 +120,9 @@ def _check_map(project: Project, scratch: Path, e) -> list[str]:
 
 
 def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None,
-              globals_: dict[str, tuple[int, int]] | None = None) -> list[TestResult]:
-    """`objects`: policy -> manifest objects (with a `path`); `globals_`: load-time config
-    (`--set`) written into the copy of each object loaded."""
+              values: dict[str, int] | None = None) -> list[TestResult]:
+    """`objects`: policy -> manifest objects (with a `path`); `values`: load-time config
+    (`--set`, by symbol) written into the copy of each object loaded."""
     results = []
     for t in project.tests:
         if names and t.spec.name not in names:
@@ -129,5 +133,5 @@ def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str]
                                       "not built", ["the program's object was not built"]))
             continue
         with scratch_pins("tatara-test-") as scratch:
-            results.append(run_one(project, t, found[1], scratch, globals_))
+            results.append(run_one(project, t, found[1], scratch, values))
     return results

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.lower.naming import snake
+from tatara_build.model.globals import range_problem
 from tatara_build.model.kinds import PROGRAM_KINDS, actions_of, runnable_kinds
 from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
@@ -40,6 +42,7 @@ def test_rules(ctx: Context) -> Iterable[Diagnostic]:
                             t.span("expect"))
         yield from _maps(ctx, t, prog)
         yield from _packet(t)
+        yield from _globals(ctx, t)
 
 
 def _maps(ctx: Context, t, prog) -> Iterable[Diagnostic]:
@@ -74,6 +77,23 @@ def _fits(val: int | str, size: int) -> str | None:
     except ValueError:
         return f"`{val}` is not hex (two digits per byte)"
     return None if n == size else f"has {n} bytes, the map's size is {size}"
+
+
+def _globals(ctx: Context, t) -> Iterable[Diagnostic]:
+    """`:globals (:name value ...)`: declared defbpf-globals, each value in its type's range."""
+    declared = {snake(g.spec.name): g.spec for g in ctx.project.globals}
+    for name, value in t.spec.globals.items():
+        g = declared.get(snake(name))
+        span = t.span(f"globals.{name}")
+        if g is None:
+            hint = suggest(snake(name), list(declared))
+            yield error(f"test `{t.spec.name}`: no global `{name}` (globals: "
+                        f"{', '.join(sorted(declared)) or 'none declared'})", span,
+                        f"did you mean `{hint}`?" if hint else None)
+            continue
+        problem = range_problem(g.type, value)
+        if problem:
+            yield error(f"test `{t.spec.name}`: global `{name}`: {problem}", span)
 
 
 def _packet(t) -> Iterable[Diagnostic]:
