@@ -23,6 +23,7 @@ from tatara_build.errors import BuildError
 from tatara_build.lower.aya import CrateContext
 from tatara_build.lower.cargo_lock import aya_ebpf_version
 from tatara_build.model.ir import Project
+from tatara_build.outlayout import OutLayout
 from tatara_build.render.writer import write_tree
 
 KEY_FILE = ".build-key"
@@ -52,10 +53,10 @@ def build_key(files: dict[str, bytes], prefix: str, tc: Toolchain) -> str:
     return h.hexdigest()
 
 
-def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
+def build_policy(project: Project, crate: CrateContext, out: OutLayout,
                  files: dict[str, bytes], tc: Toolchain, echo: bool = False,
                  target_dir: Path | None = None) -> PolicyResult:
-    dest = out / "artifacts" / crate.policy
+    dest = out.artifact(crate.policy)
     key = build_key(files, f"{crate.policy}/", tc)
     if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
             and (dest / manifest.MANIFEST).exists():
@@ -65,7 +66,7 @@ def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: 
                                     else _mk(dest.parent)))
     scratch.chmod(0o755)
     try:
-        objects, expected = _make_objects(crate, crates_root, target_dir or out / "target",
+        objects, expected = _make_objects(crate, out.crates, target_dir or out.target,
                                           scratch, tc, echo)
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
         if diags:
@@ -108,34 +109,33 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
     return objects, expected
 
 
-def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes], out: Path,
-              on_policy: Callable[[str], None] | None = None, echo: bool = False,
+def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes],
+              out: OutLayout, on_policy: Callable[[str], None] | None = None, echo: bool = False,
               tc: Toolchain | None = None, target_dir: Path | None = None,
               backend: str = "cargo") -> list[PolicyResult]:
-    out = out.resolve()  # cargo runs inside each crate: relative paths would move
+    out = out.resolved()
     target_dir = target_dir.resolve() if target_dir else None
-    crates_root = out / "crates"
-    write_tree(crates_root, files)
+    write_tree(out.crates, files)
     if backend == "nix":
-        return [_nix_policy(project, c, crates_root, out, on_policy, echo) for c in crates]
+        return [_nix_policy(project, c, out, on_policy, echo) for c in crates]
     tc = tc or detect()
     results = []
     for crate in crates:
         if on_policy:
             on_policy(crate.policy)
-        results.append(build_policy(project, crate, crates_root, out, files, tc, echo, target_dir))
+        results.append(build_policy(project, crate, out, files, tc, echo, target_dir))
     return results
 
 
-def _nix_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
+def _nix_policy(project: Project, crate: CrateContext, out: OutLayout,
                 on_policy, echo: bool) -> PolicyResult:
     """Build with `nix build`, then check the Nix-written manifest against the spec."""
     from tatara_build.backends import nix_backend
 
     if on_policy:
         on_policy(crate.policy)
-    dest = out / "artifacts" / crate.policy
-    nix_backend.build_policy(crates_root, crate.policy, dest, echo)
+    dest = out.artifact(crate.policy)
+    nix_backend.build_policy(out.crates, crate.policy, dest, echo)
     data = json.loads((dest / manifest.MANIFEST).read_text())
     expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
     expected.update({f"{o['name']}.bpf.o": list(o["spec_names"]) for o in crate.objects})

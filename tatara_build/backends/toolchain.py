@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.backends.proc import first_line, run
@@ -41,11 +41,6 @@ class Toolchain:
     bpf_linker_llvm: str
     route: str  # "bpf-linker" | "asm" | "none"
     problems: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict:
-        d = asdict(self)
-        d["rustc"] = asdict(self.rustc)
-        return d
 
 
 def _which(name: str) -> str | None:

@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 from tatara_build.cli.common import emit_json, load_project
-from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.model.globals import effective, parse_sets
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
+from tatara_build.runtime.safety import check_name, check_pin_root
 from tatara_build.runtime.simulated import SimulatedRuntime, spec_target
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
@@ -32,6 +33,10 @@ def preflight(runtime: str) -> None:
 
 def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
             sets: list[str] | None = None):
+    """The policy's target for the kernel runtime; the pin root is checked first (plain
+    characters, on bpffs): nothing is read, loaded or removed under a root that fails.
+    `sets`: `--set NAME=VALUE` load-time config (defbpf-global values)."""
+    check_pin_root(root or DEFAULT_ROOT)
     loaded = load_project(paths or [Path(".")])
     t = load_target(loaded.project, policy, artifacts, root or DEFAULT_ROOT)
     t.globals = load_config(loaded, sets or [])
@@ -67,6 +72,8 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool, sets: list[str] | None = None) -> int:
     preflight(runtime)
+    if netns is not None:
+        check_name("--netns", netns)
     if runtime == "simulated":
         actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     else:
@@ -83,7 +90,7 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    applied = Journal(t.policy).data.get("applied", {})
+    applied = Journal(t.policy).applied
     report = drift(t, Kernel(applied.get("netns")))
     report["globals"] = applied.get("globals", {})  # the load-time config applied
     if as_json:
@@ -96,14 +103,14 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
             default = t.globals.get(name, {}).get("default")
             note = "default" if value == default else f"set; default {default}"
             print(f"  global    {name} = {value}  ({note})")
-    return 0 if report["state"] == "in sync" else 1
+    return 0 if report["state"] in ("in sync", "absent") else EXIT_DRIFT
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
            as_json: bool, netns: str | None = None) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    applied_in = Journal(t.policy).data.get("applied", {}).get("netns")
+    applied_in = Journal(t.policy).applied.get("netns")
     if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
         raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
                         f"`{netns}`: detach --netns {applied_in}")

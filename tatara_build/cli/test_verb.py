@@ -12,6 +12,7 @@ from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import load_config, preflight
+from tatara_build.outlayout import OutLayout
 from tatara_build.testing.runner import run_tests
 
 
@@ -23,7 +24,7 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
     policies = {pol.spec.name for t in loaded.project.tests for pol in loaded.project.policies
                 if t.spec.program in pol.spec.programs}
     crates = [c for c in rplan.crates if any(c.policy == p for p in policies)]
-    built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
+    built = build_all(loaded.project, crates, files, OutLayout(out), target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
     results = run_tests(loaded.project, objects, names,

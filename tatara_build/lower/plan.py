@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tatara_build import DEFAULT_FLAKE_INPUT
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
@@ -64,7 +65,6 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
     return files
 
 
-DEFAULT_FLAKE_INPUT = "github:pleme-io/tatara-build"
 
 
 def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT

@@ -1,6 +1,6 @@
 """tatara-lisp forms -> Located specs, with upstream's keyword rules and messages.
 
-Follows the derive path (notes/tatara-lisp.md section 2): pure `:key value` pairs
+Follows upstream tatara-lisp's derive path: pure `:key value` pairs
 after the head, kebab keys -> snake fields, Str-only strings, Int-only integers
 (u32 range checked, as upstream's newer KwargOutOfRange), enum values from
 keywords or strings (`:xdp`, `":xdp"`), nested `(:target ...)` kwargs or the

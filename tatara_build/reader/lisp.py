@@ -1,6 +1,6 @@
 """The tatara-lisp reader, with a span (file, line, column, width) on every node.
 
-It follows upstream's tokenizer (notes/tatara-lisp.md section 1): `;` comments,
+It follows upstream tatara-lisp's tokenizer: `;` comments,
 strings with `\\n \\t \\r \\" \\\\` escapes (any other escaped char is itself),
 `#t`/`#f`, keywords (`:x` -> Keyword("x")), i64 ints (overflow becomes a float),
 Rust-style floats including inf/nan, quote prefixes, and everything else a symbol.
@@ -9,7 +9,7 @@ Extension (flagged, not upstream): `[...]` and `{...}` read as lists so the seed
 docs' `:attach {:target "eth0"}` / `:programs ["a" "b"]` spellings work; the node
 remembers its bracket so `fmt` can rewrite it in the canonical `( )` style.
 
-One function (`_Reader.datum`) advances the cursor, hy-style; errors point at the
+One loop (`_Reader.read_all`) advances the cursor, hy-style; errors point at the
 offending token.
 """
 
@@ -27,7 +27,6 @@ _WS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") |
 )
 _BOUNDARY = _WS | frozenset("()[]{}'`,\";")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = frozenset(")]}")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT = re.compile(
     r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z", re.I

@@ -8,24 +8,8 @@ from tatara_build.diagnostics import Diagnostic, SourceCache, error
 from tatara_build.errors import SpecError
 from tatara_build.model.ir import Project
 from tatara_build.reader import lisp, structured
+from tatara_build.reader.files import SKIP_DIRS, SPEC_SUFFIXES, discover  # noqa: F401
 from tatara_build.reader.forms import compile_forms
-
-SPEC_SUFFIXES = (".tlisp", ".toml", ".json")
-SKIP_DIRS = {".git", "target", "node_modules", "__pycache__", ".direnv", "result"}
-
-
-def discover(paths: list[Path]) -> list[Path]:
-    """Spec files named directly, plus every spec file below named folders (sorted)."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if f.is_file() and f.suffix in SPEC_SUFFIXES and not SKIP_DIRS & set(rel[:-1]):
-                    found.append(f)
-        else:
-            found.append(p)
-    return found
 
 
 def _sink(project: Project):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.errors import TataraError
+from tatara_build.render.cache import output_stats
 
 LOCK = "tatara.render.json"
 
@@ -76,8 +77,10 @@ def _previous(root: Path) -> dict[str, str]:
         return {}
 
 
-def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> WriteReport:
-    """Make `root` hold exactly `files` (plus anything we never wrote)."""
+def write_tree(root: Path, files: dict[str, bytes], check: bool = False,
+               cache: dict | None = None) -> WriteReport:
+    """Make `root` hold exactly `files` (plus anything we never wrote). `cache`, from
+    render/cache.py, goes into the lock with the written files' sizes and mtimes."""
     report = WriteReport()
     made: set[Path] = set()
     checked: dict[Path, bool] = {}
@@ -103,6 +106,8 @@ def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> Writ
     if not check:
         lock = {"generator": "tatara-build", "files": {
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}}
+        if cache is not None:
+            lock["cache"] = {**cache, "outputs": output_stats(root, sorted(files))}
         text = (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()
         if not (root / LOCK).exists() or (root / LOCK).read_bytes() != text:
             atomic_write(root / LOCK, text)

@@ -1,4 +1,4 @@
-"""Map rules per kind, as the kernel accepts them (notes/bpftool.md section 1)."""
+"""Map rules per kind, as the kernel accepts them (what `bpftool map create` takes here)."""
 
 from __future__ import annotations
 
@@ -109,8 +109,8 @@ def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
             continue
         if not kind.aya_type:
             yield error(f"map `{s.name}`: `{kind.wire}` cannot be rendered into an aya crate "
-                        f"(aya-ebpf 0.2.1's {kind.variant} needs the inner map's type, which a "
-                        "spec cannot state)", m.span("kind"),
+                        "(aya-ebpf 0.2.1 declares a map of maps with the inner map's type, "
+                        "which a spec cannot state)", m.span("kind"),
                         "use it from a carried C object (.bpf.o) only")
         elif kind.aya_value and s.value_size != kind.aya_value:
             yield error(f"map `{s.name}`: aya-ebpf 0.2.1's {kind.aya_type} has a "
