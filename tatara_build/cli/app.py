@@ -224,6 +224,19 @@ def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")
              as_json)
 
 
+@app.command()
+def events(policy: Policy, name: Annotated[str, typer.Argument(help="ring-buf or perf-event-array map")],
+           paths: SpecPaths = None,
+           count: Annotated[int | None, typer.Option(min=1, help="stop after N records")] = None,
+           timeout: Annotated[float | None, typer.Option(min=0, help="stop after S seconds")] = None,
+           pin_root: Root = None, as_json: Json = False) -> None:
+    """Print the records a policy's programs emit, one per line, until Ctrl-C."""
+    from tatara_build.cli.events_verb import events_verb
+
+    run_verb(lambda: events_verb(policy, name, paths or [], count, timeout, pin_root, as_json),
+             as_json)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")

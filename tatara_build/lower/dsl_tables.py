@@ -24,6 +24,7 @@ class Helper:
     args: tuple[str, ...] = ()  # per argument: "u64", "str" (a literal) or "map:<kind>"
     prog_types: frozenset[str] | None = None  # kernel program types allowed; None: every one
     doc: str = ""
+    returns: str = "u64"  # or a record field type (a byte array), e.g. "bytes:16"
 
 
 BPF_HELPERS: dict[str, Helper] = {
@@ -36,6 +37,8 @@ BPF_HELPERS: dict[str, Helper] = {
                               doc="the thread id (low 32 bits of pid_tgid)"),
     "get-current-tgid": Helper("aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32",
                                doc="the process id (high 32 bits of pid_tgid)"),
+    "get-current-comm": Helper("aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16])",
+                               returns="bytes:16", doc="the task's comm, for a bytes:16 field"),
     "trace-printk": Helper("", ("str",), doc="(call trace-printk \"fmt %d\" a b c): up to 3 values"),
     "csum-diff": Helper("crate::rt::csum_diff32({0}, {1}, {2})", ("u64", "u64", "u64"),
                         NET_REDIRECT, "checksum delta of replacing one 32-bit word"),

@@ -55,6 +55,8 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/rt.rs", "crate/rt.rs.j2", common))
     if ctx.globals:
         files.append(PlannedFile(f"{base}/src/globals.rs", "crate/globals.rs.j2", common))
+    if ctx.records:
+        files.append(PlannedFile(f"{base}/src/records.rs", "crate/records.rs.j2", common))
     if ctx.rust_programs:
         files.append(PlannedFile(f"{base}/src/programs/mod.rs", "crate/programs_mod.rs.j2", common))
         for rp in ctx.rust_programs:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tatara_build.diagnostics import Span
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
@@ -69,6 +70,13 @@ class MapSpec(_Spec):
     value_size: U32
     max_entries: U32
     pin_path: str | None = None
+    key_struct: str | None = None  # a defbpf-struct: the key's record type (extension)
+    value_struct: str | None = None  # the value's (or a ring buffer's event) record type
+
+    def wire(self) -> dict:
+        """Upstream's fields; the record extensions only when set (hashes stay upstream's)."""
+        unset = {k for k in ("key_struct", "value_struct") if getattr(self, k) is None}
+        return self.model_dump(mode="json", exclude=unset)
 
 
 class PolicySpec(_Spec):
@@ -89,6 +97,7 @@ class ProjectWire(_Spec):
     policies: list[PolicySpec] = Field(default_factory=list)
     tests: list[TestSpec] = Field(default_factory=list)
     globals: list[GlobalSpec] = Field(default_factory=list)
+    structs: list[StructSpec] = Field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -137,6 +146,7 @@ class Project:
     bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
     tests: list[Located] = field(default_factory=list)  # Located[TestSpec]
     globals: list[Located] = field(default_factory=list)  # Located[GlobalSpec]
+    structs: list[Located[StructSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 
@@ -161,6 +171,9 @@ class Project:
     def policy(self, name: str) -> Located[PolicySpec] | None:
         return self._index("policies").get(name)
 
+    def struct(self, name: str) -> Located[StructSpec] | None:
+        return self._index("structs").get(name)
+
     def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
         cache = self.__dict__.setdefault("_fn_idx", {})
         if cache.get("n") != len(self.bpf_fns):
@@ -184,6 +197,8 @@ class Project:
             "programs": [p.spec.wire() for p in sorted(self.programs, key=lambda x: x.spec.name)],
             "policies": [p.spec.wire() for p in sorted(self.policies, key=lambda x: x.spec.name)],
         }
+        if self.structs:
+            out["structs"] = [s.spec.wire() for s in sorted(self.structs, key=lambda x: x.spec.name)]
         if self.tests:
             out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
                             for t in sorted(self.tests, key=lambda x: x.spec.name)]
@@ -205,6 +220,10 @@ class Project:
             "programs": [p.spec.wire() for p in progs if p],
             "maps": [m.spec.wire() for m in maps if m],
         }
+        used = sorted({n for m in maps if m for n in (m.spec.key_struct, m.spec.value_struct) if n})
+        structs = [s.spec.wire() for s in map(self.struct, used) if s]
+        if structs:  # only then: policies without records keep upstream's hash
+            out["structs"] = structs
         if self.globals:  # every crate declares every global (model/globals.py)
             out["globals"] = self.globals_wire()
         return out

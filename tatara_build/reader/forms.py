@@ -21,6 +21,7 @@ from tatara_build.diagnostics import Diagnostic, Span, error, warning
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec, allowed_fields
 from tatara_build.reader.lisp import Node
@@ -43,7 +44,7 @@ FORMS: dict[str, FormDef] = {
     "defbpf-map": FormDef(
         MapSpec,
         {"name": "str", "kind": "map-kind", "key-size": "u32", "value-size": "u32",
-         "max-entries": "u32", "pin-path": "str"},
+         "max-entries": "u32", "pin-path": "str", "key-struct": "str", "value-struct": "str"},
         ("name", "kind", "value-size", "max-entries"),
     ),
     "defbpf-policy": FormDef(
@@ -51,6 +52,8 @@ FORMS: dict[str, FormDef] = {
         {"name": "str", "description": "str", "programs": "strlist", "maps": "strlist"},
         ("name", "description"),
     ),
+    "defbpf-struct": FormDef(
+        StructSpec, {"name": "str", "description": "str", "fields": "fields"}, ("name", "fields")),
     "defbpf-test": FormDef(
         TestSpec,
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
@@ -181,6 +184,29 @@ def _attach(node: Node, spans: dict[str, Span]) -> dict:
     return {names[i]: _string(f"attach.{names[i]}", v) for i, v in enumerate(items)}
 
 
+def _fields(node: Node, spans: dict[str, Span]) -> list[dict]:
+    """`((pid :u32) (addr :ipv4) (comm (:bytes 16)))` -> [{name, type}] ("bytes:16")."""
+    if node.kind != "list" or not node.items:
+        _fail(f"compile error in :fields: expected ((name :type) ...), got {node.shape()}",
+              node.span, "e.g. :fields ((pid :u32) (comm (:bytes 16)))")
+    out = []
+    for i, item in enumerate(node.items):
+        parts = item.items if item.kind == "list" else []
+        if len(parts) != 2 or parts[0].kind not in ("sym", "str"):
+            _fail(f"compile error in :fields[{i}]: expected (name :type), got {item.text()[:40]}",
+                  item.span)
+        t = parts[1]
+        if t.kind == "list" and len(t.items) == 2 and t.items[1].kind == "int":
+            ty = f"{t.items[0].value}:{t.items[1].value}"
+        elif t.kind in ("kw", "sym", "str"):
+            ty = str(t.value)
+        else:
+            ty = t.text()[:40]
+        spans[f"fields[{i}]"] = item.span
+        out.append({"name": str(parts[0].value), "type": ty})
+    return out
+
+
 def to_data(node: Node, spans: dict[str, Span] | None = None, path: str = ""):
     """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
     lists -> list, keywords -> ":name", atoms as they are. With `spans`, each nested key's
@@ -230,6 +256,8 @@ def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field
         return _strlist(key, node, spans, field)
     if kind == "attach":
         return _attach(node, spans)
+    if kind == "fields":
+        return _fields(node, spans)
     return _kind(key, node, KIND_TABLES[kind])
 
 
@@ -256,8 +284,10 @@ def compile_form(form: Node, file: str) -> Located:
             hint = suggest(unknown, allowed)
             msg = f"unknown field (allowed: {', '.join(':' + a for a in allowed)})"
             help = f"did you mean `:{hint}`?" if hint else None
-        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}", _deepest(spans, loc, head.span),
-              help)
+        top = str(err["loc"][0]) if err["loc"] else ""
+        item = f"{top}[{err['loc'][1]}]" if len(err["loc"]) > 1 else top
+        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}",
+              _deepest(spans, loc, spans.get(item, spans.get(top, head.span))), help)
     return Located(spec, file, spans)
 
 

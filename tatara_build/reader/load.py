@@ -24,6 +24,8 @@ def _sink(project: Project):
             project.tests.append(obj)
         elif kind == "defbpf-global":
             project.globals.append(obj)
+        elif kind == "defbpf-struct":
+            project.structs.append(obj)
         elif kind == "broken":
             project.broken.add(obj)
         elif kind == "bpf-fn":

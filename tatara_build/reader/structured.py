@@ -19,13 +19,14 @@ from tatara_build.diagnostics import Diagnostic, Span, error
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec, allowed_fields
 
 SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
-            "globals": GlobalSpec}
+            "globals": GlobalSpec, "structs": StructSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
-             "tests": "defbpf-test", "globals": "defbpf-global"}
+             "tests": "defbpf-test", "globals": "defbpf-global", "structs": "defbpf-struct"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:

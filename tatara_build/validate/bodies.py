@@ -19,6 +19,7 @@ from tatara_build.validate.context import Context
 def body_rules(ctx: Context) -> Iterable[Diagnostic]:
     project = ctx.project
     maps = {m.spec.name: m.spec for m in project.maps if m.spec.kind in MAP_KINDS}
+    structs = {s.spec.name: s.spec for s in project.structs}
     seen: set[tuple] = set()
     for prog in project.programs:
         src = classify(prog.spec.source)
@@ -27,7 +28,8 @@ def body_rules(ctx: Context) -> Iterable[Diagnostic]:
         fn = project.bpf_fn(resolve(prog.file, src.path), src.fn)
         if fn is None:
             continue  # sources.py reports the missing bpf-fn
-        _, diags = lower_bpf_fn(fn, prog.spec, maps, globals_=project_globals(project))
+        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs,
+                                globals_=project_globals(project))
         for d in diags:
             key = (d.message, d.span)
             if key not in seen:

@@ -20,10 +20,12 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     mapops,
     ops,
     packet,
+    records,
 )
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
+from tatara_build.model.records import StructSpec
 
 __all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn", "project_globals"]
 
@@ -39,14 +41,15 @@ class LoweredBody:
     lines: list[str]
     uses_pkt: bool
     uses_ctx: bool
+    structs: frozenset[str] = frozenset()  # records the crate must declare
 
 
 def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
-                 *, globals_: dict | None = None
+                 structs: dict[str, StructSpec] | None = None, *, globals_: dict | None = None
                  ) -> tuple[LoweredBody | None, list[Diagnostic]]:
-    """Lower `fn` as the body of `program`; maps are the policy's, by spec name; globals_
-    the project's defbpf-globals by symbol name."""
-    low = Lowering(fn, program, maps)
+    """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
+    globals_ the project's defbpf-globals by symbol name."""
+    low = Lowering(fn, program, maps, structs or {})
     low.globals = globals_ or {}
     if len(fn.params) != 1:
         return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",
@@ -60,4 +63,5 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                             "split the body with `let` bindings")]
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
-    return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx), []
+    return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,
+                       frozenset(low.used_structs)), []

@@ -27,7 +27,7 @@ def lower_let(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
         if binding.kind != "list" or len(binding.items) != 2 or binding.items[0].kind != "sym":
             raise LowerError(bad, binding)
         val = low.expr(binding.items[1])
-        if not val.type.has_value:
+        if not val.type.bindable:
             raise LowerError("a let binding needs a value", binding.items[1])
         low.bind(str(binding.items[0].value), val)
     result = sequence(low, args[1:], want)
@@ -58,6 +58,8 @@ def lower_if(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -
     types = {t.type, e.type} - {Ty.NEVER}
     if not types:
         return Val("", Ty.NEVER)
+    if want and types & {Ty.REC, Ty.BYTES}:
+        raise LowerError("an `if` cannot give a record; bind or emit it inside each arm", node)
     if want and any(ty.has_value for ty in types):
         if len(types) != 1:
             raise LowerError("both arms of `if` must give a value of the same type (a number "

@@ -18,6 +18,7 @@ from tatara_build.lower.bpf_fn.names import LocalNames
 from tatara_build.lower.bpf_fn.registry import FORMS
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
 from tatara_build.model.kinds import PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
 
@@ -29,10 +30,16 @@ class Ty(enum.Enum):
     BOOL = "bool"
     UNIT = "()"  # a statement: no value
     NEVER = "!"  # control left (return)
+    REC = "record"  # a defbpf-struct value (Val.of names the struct)
+    BYTES = "bytes"  # a byte-array value (Val.of is its field type: ipv6, mac, bytes:N)
 
     @property
     def has_value(self) -> bool:
         return self in (Ty.U64, Ty.BOOL)
+
+    @property
+    def bindable(self) -> bool:
+        return self in (Ty.U64, Ty.BOOL, Ty.REC, Ty.BYTES)
 
 
 class LowerError(Exception):
@@ -47,6 +54,7 @@ class LowerError(Exception):
 class Val:
     code: str
     type: Ty
+    of: str = ""  # REC: the struct's spec name; BYTES: the field type
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class Binding:
 
     rust: str
     type: Ty
+    of: str = ""
 
 
 UNKNOWN_FORM = "unknown form `{0}` — bpf-fn supports only the verifier-friendly subset"
@@ -67,6 +76,9 @@ class Lowering:
     fn: BpfFnForm
     program: ProgramSpec
     maps: dict[str, MapSpec]
+    structs: dict[str, StructSpec] = field(default_factory=dict)
+    used_structs: set[str] = field(default_factory=set)  # records the crate must declare
+    mutated: set[str] = field(default_factory=set)  # record variables written with `set`
     lines: list[str] = field(default_factory=list)
     depth: int = 1
     temps: int = 0
@@ -108,7 +120,14 @@ class Lowering:
             self.emit(f"Some({self.action_code(self.kind.default_action, self.fn.body[-1])})")
         elif self.lines[-1].startswith("    return ") and self.lines[-1].endswith(";"):
             self.lines[-1] = "    " + self.lines[-1][len("    return "):-1]  # tail expression
-        return self.lines
+        return [self._resolve_mut(ln) for ln in self.lines]
+
+    def _resolve_mut(self, line: str) -> str:
+        """The marker `bind` leaves in a record's `let`: `mut` when a `set` wrote it, else none."""
+        if "\0" not in line:
+            return line
+        head, name, rest = line.split("\0", 2)
+        return head + ("mut " if name in self.mutated else "") + rest
 
     def expr(self, node: Node, want: bool = True) -> Val:
         """Lower one form; atoms here, lists through the form registry."""
@@ -122,7 +141,7 @@ class Lowering:
             return Val("true" if node.value else "false", Ty.BOOL)
         if k == "sym":
             b = self.lookup(node)
-            return Val(b.rust, b.type)
+            return Val(b.rust, b.type, b.of)
         if k == "kw":
             return self.action_value(node)
         if k != "list" or not node.items or node.items[0].kind != "sym":
@@ -144,6 +163,10 @@ class Lowering:
         v = self.expr(node)
         if v.type == Ty.BOOL:
             return f"u64::from({v.code})"
+        if v.type in (Ty.REC, Ty.BYTES):
+            raise LowerError(f"this is a {v.of or 'byte'} record, not a number", node,
+                             "read one field with `(get record field)`" if v.type == Ty.REC
+                             else "store it in a record field of the same type")
         if v.type != Ty.U64:
             raise LowerError("this form has no value here (it returns or is a statement)", node)
         return v.code
@@ -173,8 +196,9 @@ class Lowering:
 
     def bind(self, name: str, val: Val) -> None:
         rust = self.names.fresh(name)
-        self.emit(f"let {rust} = {val.code};")
-        self.scopes[-1][name] = Binding(rust, val.type)
+        mut = f"\0{rust}\0" if val.type == Ty.REC else ""  # resolved by body()
+        self.emit(f"let {mut}{rust} = {val.code};")
+        self.scopes[-1][name] = Binding(rust, val.type, val.of)
 
     # --- actions ---------------------------------------------------------------------
     def action_value(self, node: Node) -> Val:

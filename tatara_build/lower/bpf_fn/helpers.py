@@ -10,7 +10,7 @@ import re
 
 from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
-from tatara_build.lower.bpf_fn.mapops import map_named
+from tatara_build.lower.bpf_fn.mapref import map_named
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
@@ -51,6 +51,8 @@ def lower_call(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
     if "{ctx}" in code:
         low.uses_ctx = True
         code = code.replace("{ctx}", "ctx")
+    if helper.returns != "u64":
+        return Val(low.temp(code), Ty.BYTES, helper.returns)
     return Val(low.temp(code), Ty.U64)
 
 
