@@ -160,7 +160,7 @@ def test_set_changes_the_verdict_under_test(tmp_path):
     out = tmp_path / "out"
     r = _test("--json", out=out)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert (json.loads(r.stdout)["passed"], json.loads(r.stdout)["failed"]) == (4, 0)
+    assert (json.loads(r.stdout)["passed"], json.loads(r.stdout)["failed"]) == (6, 0)
     obj = out / "artifacts" / "config" / "config.bpf.o"
     before = _sha(obj)
     r = _test("--set", "target_port=8053", out=out)
@@ -168,7 +168,9 @@ def test_set_changes_the_verdict_under_test(tmp_path):
     # port 53 is no longer the dropped one: the default tests flip, the per-test ones hold
     assert "FAILED the-default-port-is-dropped: verdict 2, expected 1 (:xdp-drop)" in r.stdout
     assert "FAILED another-port-passes: verdict 1, expected 2 (:xdp-pass)" in r.stdout
-    assert "2 passed, 2 failed" in r.stdout
+    assert "4 passed, 2 failed" in r.stdout
+    r = _test("--set", "drop_all=1", out=out)  # the Rust body reads the same global
+    assert "FAILED a-rust-body-reads-the-default: verdict 1, expected 2 (:xdp-pass)" in r.stdout
     assert _sha(obj) == before  # the artifact was never written
     r = _test("--set", "target_port=70000", out=out)
     assert r.returncode == 1
@@ -227,6 +229,7 @@ def test_set_at_apply_is_loaded_recorded_and_shown(built_globals, tmp_path, monk
     try:
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "add", host + "b", "type", "veth", "peer", "name", "eth1", "netns", ns)
         sh("ip", "addr", "add", f"{net}.1/24", "dev", host)
         sh("ip", "link", "set", host, "up")
         sh("ip", "-n", ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
@@ -262,4 +265,5 @@ def test_set_at_apply_is_loaded_recorded_and_shown(built_globals, tmp_path, monk
         run_cli("detach", *common, "--netns", ns)
         sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", host, check=False)
+        sh("ip", "link", "del", host + "b", check=False)
         shutil.rmtree(root, ignore_errors=True)
