@@ -267,3 +267,20 @@ def test_set_at_apply_is_loaded_recorded_and_shown(built_globals, tmp_path, monk
         sh("ip", "link", "del", host, check=False)
         sh("ip", "link", "del", host + "b", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_dry_run_refuses_bad_set_values_at_the_declaration():
+    r = run_cli("plan", "config", str(FIXTURE), "--runtime", "simulated", "--set", "drop_all=300")
+    assert r.returncode == 1
+    assert "--set drop_all=300: 300 is out of u8 range (0..=255)" in r.stderr
+    assert "globals.tlisp:6:39" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("apply", "config", str(FIXTURE), "--runtime", "simulated", "--set", "drop_all=1")
+    assert r.returncode == 0, r.stderr
+
+
+def test_readme_documents_globals_and_packet_layers():
+    readme = (ROOT / "README.md").read_text()
+    assert "## Load-time config (defbpf-global)" in readme
+    for needle in ("(defbpf-global", "[[globals]]", "--set target_port=8053", "(global target-port)",
+                   ":globals (:target-port 8053)", ":packet-out", ":vlan", ":icmpv6", ":arp"):
+        assert needle in readme, needle

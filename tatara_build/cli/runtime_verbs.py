@@ -52,15 +52,17 @@ def load_config(loaded, sets: list[str]) -> dict[str, dict]:
         raise
 
 
-def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    project = load_project(paths or [Path(".")]).project
-    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
+def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+                 sets: list[str] | None = None):
+    loaded = load_project(paths or [Path(".")])
+    load_config(loaded, sets or [])  # a dry run refuses the --set values apply would
+    return spec_target(loaded.project, policy, artifacts, root or DEFAULT_ROOT)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool, sets: list[str] | None = None) -> int:
     if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
-        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
+        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root, sets))
     else:
         preflight(runtime)
         t = _target(policy, paths, artifacts, root, sets)
@@ -75,7 +77,7 @@ def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: P
     if netns is not None:
         check_name("--netns", netns)
     if runtime == "simulated":
-        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
+        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root, sets))
     else:
         t = _target(policy, paths, artifacts, root, sets)
         k = Kernel(netns)
