@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from tatara_build.diagnostics import error
 from tatara_build.errors import SpecError
 from tatara_build.model.suggest import suggest
 
@@ -62,6 +63,12 @@ class GlobalSpec(BaseModel):
         return self.model_dump(mode="json")
 
 
+def symbol(name: str) -> str:
+    """A global's ELF symbol and Rust static: its name kebab -> snake (as lower/naming.py's
+    `snake`; the model does not import the lowering)."""
+    return name.replace("-", "_")
+
+
 def range_problem(ty: str, value: int) -> str | None:
     """Why `value` does not fit the global type `ty`, or None."""
     top = (1 << (8 * GLOBAL_TYPES[ty][0])) - 1
@@ -71,14 +78,11 @@ def range_problem(ty: str, value: int) -> str | None:
 def parse_sets(sets: list[str], globals_: list) -> dict[str, int]:
     """`--set NAME=VALUE` arguments -> {global's symbol name: value}, each checked against
     its declaration (Located[GlobalSpec]); errors name the argument and the declaration."""
-    from tatara_build.diagnostics import error
-    from tatara_build.lower.naming import snake
-
-    by_name = {snake(g.spec.name): g for g in globals_}
+    by_name = {symbol(g.spec.name): g for g in globals_}
     out: dict[str, int] = {}
     for arg in sets:
         name, eq, text = arg.partition("=")
-        name = snake(name.strip())
+        name = symbol(name.strip())
         if not eq or not name:
             raise SpecError(f"--set {arg}: expected NAME=VALUE (e.g. --set target_port=80)")
         g = by_name.get(name)
@@ -107,11 +111,9 @@ def parse_sets(sets: list[str], globals_: list) -> dict[str, int]:
 def effective(globals_: list, overrides: dict[str, int]) -> dict[str, dict]:
     """Every global's symbol -> {type, size, default, value}: the value loaded is the
     override when `--set` gave one, else the default the object already holds."""
-    from tatara_build.lower.naming import snake
-
     out = {}
-    for g in sorted(globals_, key=lambda x: snake(x.spec.name)):
-        name = snake(g.spec.name)
+    for g in sorted(globals_, key=lambda x: symbol(x.spec.name)):
+        name = symbol(g.spec.name)
         out[name] = {"type": g.spec.type, "size": g.spec.size, "default": g.spec.default,
                      "value": overrides.get(name, g.spec.default)}
     return out
