@@ -244,8 +244,16 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+          allow_outside_sources: Annotated[bool, typer.Option(
+              "--allow-outside-sources",
+              help="let program sources live outside the spec's folder (absolute, ../, symlinks)")] = False,
+          ) -> None:
     """tatara-build"""
+    if allow_outside_sources:  # read by validate/sources.py, in this process and its children
+        import os
+
+        os.environ["TATARA_ALLOW_OUTSIDE_SOURCES"] = "1"
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
 from tatara_build.lower.naming import kebab, rust_ident, snake
-from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
+from tatara_build.model.ir import ByIdent, Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
 from tatara_build.model.records import StructSpec, layout, rust_field_type, rust_name
 from tatara_build.model.sources import classify, resolve
@@ -113,7 +113,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
     ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
                        bin=snake(name), description=pol.spec.description,
                        spec_hash=project.policy_hash(name))
-    maps = {m: project.map(m).spec for m in pol.spec.maps if project.map(m)}  # type: ignore[union-attr]
+    maps = ByIdent({m: project.map(m).spec for m in pol.spec.maps if project.map(m)})  # type: ignore[union-attr]
     diags: list[Diagnostic] = []
     licenses: dict[str, str] = {}
     for prog_name in pol.spec.programs:
@@ -187,7 +187,11 @@ def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnost
         loc = project.map(m.name)
         return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
                       "use :max-entries 0", loc.span("max_entries") if loc else None)]
-    ctx.maps.append({"spec_name": m.name, "ident": rust_ident(m.name), "kind_wire": m.kind,
+    ident = rust_ident(m.name)
+    # aya's macro exports the ident's text, `r#type` for a keyword: name the symbol
+    attr_args = f'(name = "{snake(m.name)}")' if ident.startswith("r#") else ""
+    ctx.maps.append({"spec_name": m.name, "ident": ident, "attr_args": attr_args,
+                     "kind_wire": m.kind,
                      "key_size": m.key_size, "value_size": m.value_size,
                      "max_entries": m.max_entries, "decl": map_decl(m)})
     return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from tatara_build.model.ir import ident
 from tatara_build.model.kinds import KERNEL_NAME_LEN
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -22,8 +23,8 @@ NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
 
 
 def snake(name: str) -> str:
-    """kebab -> snake (`drop-syn` -> `drop_syn`)."""
-    return name.replace("-", "_")
+    """kebab -> snake (`drop-syn` -> `drop_syn`): the model's `ident`."""
+    return ident(name)
 
 
 def kebab(name: str) -> str:
@@ -36,11 +37,16 @@ def rust_ident(name: str) -> str:
     return f"r#{s}" if s in RUST_KEYWORDS else s
 
 
+MAX_NAME_LEN = 64  # crates.io's package-name limit; file names stay far below NAME_MAX
+
+
 def identifier_problem(name: str) -> str | None:
     """Why `name` cannot become a Rust identifier / ELF symbol / pin file, or None."""
     s = snake(name)
     if not s:
         return "is empty"
+    if len(s) > MAX_NAME_LEN:
+        return f"is {len(s)} characters long (at most {MAX_NAME_LEN})"
     if not IDENT.match(s):
         return "must be letters, digits, `_` or `-`, not starting with a digit"
     if s in NOT_RAW:
@@ -53,3 +59,27 @@ def identifier_problem(name: str) -> str | None:
 def kernel_name(name: str) -> str:
     """What the kernel keeps of an object name (15 characters)."""
     return snake(name)[:KERNEL_NAME_LEN]
+
+
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
+_KEBAB = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+\Z")
+_TEMP = re.compile(r"t[0-9]+\Z")
+GENERATED_LOCALS = frozenset({"pkt", "ctx", "_ctx"})
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def local_ident(name: str) -> str:
+    """A Rust local for a bpf-fn variable, injective by construction:
+
+    - `flags`, `syn_count` (plain snake) stay as they are;
+    - `syn-count` (plain kebab) becomes `syn__count` (only this branch makes `__`);
+    - anything else (`A`, `v_a`, keywords, generated names `t0`/`pkt`/`ctx`) becomes
+      `v_` + the name with each character outside [a-z0-9] written `_<hex>_`
+      (`A` -> `v__41_`, `v_a` -> `v_v_5f_a`); the first two branches never start
+      with `v_`, so no two names meet."""
+    if _SNAKE.match(name) and not name.startswith("v_") and name not in RUST_KEYWORDS \
+            and name not in GENERATED_LOCALS and not _TEMP.match(name):
+        return name
+    if _KEBAB.match(name) and not name.startswith("v-"):
+        return name.replace("-", "__")
+    return "v_" + "".join(c if c in _PLAIN else f"_{ord(c):x}_" for c in name)

@@ -61,7 +61,7 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/programs/mod.rs", "crate/programs_mod.rs.j2", common))
         for rp in ctx.rust_programs:
             files.append(PlannedFile(
-                f"{base}/src/programs/{rp['ident']}.rs", copy_from=rp["source"],
+                f"{base}/src/programs/{rp['ident'].removeprefix('r#')}.rs", copy_from=rp["source"],
                 prefix=f"// Copied by tatara-build from {Path(rp['source']).name} "
                        f"(spec {ctx.spec_hash[:16]}); edit the original.\n"))
     return files

@@ -34,6 +34,23 @@ MapKindWire = Literal[tuple(MAP_KINDS)]  # type: ignore[valid-type]
 ATTEST_NAMESPACE = "pleme.io/ebpf"
 
 
+class ByIdent(dict):
+    """A dict keyed by spec names in which any spelling finds its entry (`a-b` finds
+    `a_b`): lowering resolves map names written in bpf-fn bodies through it."""
+
+    def get(self, key, default=None):
+        return super().get(self._keys().get(ident(key), key), default)
+
+    def __contains__(self, key) -> bool:
+        return ident(key) in self._keys()
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._keys().get(ident(key), key))
+
+    def _keys(self) -> dict:
+        return {ident(k): k for k in self}
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -103,6 +120,15 @@ class ProjectWire(_Spec):
 T = TypeVar("T")
 
 
+def ident(name: str) -> str:
+    """The one normal form of a spec name (kebab -> snake): crate, bin, Rust item, ELF
+    symbol, object and pin file names all derive from it, and every lookup uses it.
+
+    Not injective on all strings (`a-b`, `a_b`), so validate/names.py refuses two names
+    of one namespace with the same ident; on the names a valid project holds, it is."""
+    return name.replace("-", "_")
+
+
 @dataclass(frozen=True)
 class Located(Generic[T]):
     """A spec with the file it came from and the span of the form and each field.
@@ -151,25 +177,32 @@ class Project:
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 
     def _index(self, what: str) -> dict:
-        """name -> first Located of that kind; rebuilt when the list grows."""
+        """ident(name) -> first Located of that kind; rebuilt when the list grows.
+
+        Lookups go through `ident`, so `edge-protection` and `edge_protection` find the
+        same policy: validation refuses two names with one ident, which makes this safe."""
         objs = getattr(self, what)
         cache = self.__dict__.setdefault("_idx", {})
         hit = cache.get(what)
         if hit is None or hit[0] != len(objs):
             idx: dict = {}
             for o in objs:
-                idx.setdefault(o.spec.name, o)
+                idx.setdefault(ident(o.spec.name), o)
             hit = cache[what] = (len(objs), idx)
         return hit[1]
 
     def program(self, name: str) -> Located[ProgramSpec] | None:
-        return self._index("programs").get(name)
+        return self._index("programs").get(ident(name))
 
     def map(self, name: str) -> Located[MapSpec] | None:
-        return self._index("maps").get(name)
+        return self._index("maps").get(ident(name))
 
     def policy(self, name: str) -> Located[PolicySpec] | None:
-        return self._index("policies").get(name)
+        return self._index("policies").get(ident(name))
+
+    def policies_of(self, program: str) -> list[Located[PolicySpec]]:
+        """The policies that list `program` (any spelling of its name)."""
+        return [p for p in self.policies if ident(program) in {ident(n) for n in p.spec.programs}]
 
     def struct(self, name: str) -> Located[StructSpec] | None:
         return self._index("structs").get(name)

@@ -124,6 +124,11 @@ def _string(key: str, node: Node) -> str:
 
 
 def _u32(key: str, node: Node) -> int:
+    if node.kind == "float" and node.reader is not None:  # an integer beyond i64 reads as float
+        lexeme = node.reader.text[node.offset:node.end_offset]
+        if lexeme.lstrip("+-").isdigit():
+            _fail(f"compile error in :{key}: integer of {len(lexeme.lstrip('+-'))} digits out of "
+                  "u32 range (0..=4294967295)", node.span)
     if node.kind != "int":
         _fail(f"compile error in :{key}: expected int, got {node.shape()}", node.span)
     n = int(node.value)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from bisect import bisect_right
 
 from tatara_build.diagnostics import Span, error
 from tatara_build.errors import SpecError
+from tatara_build.reader.limits import MAX_DEPTH
 
 # Rust's char::is_whitespace (Python's isspace() also admits U+001C..U+001F).
 _WS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
@@ -98,6 +99,8 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
     if lexeme.startswith(":"):
         return "kw", lexeme[1:]
     if _INT.match(lexeme):
+        if len(lexeme.lstrip("+-").lstrip("0")) > 19:  # beyond i64: a float, as upstream
+            return "float", float(lexeme)  # inf past ~309 digits; never int() of 4300+
         n = int(lexeme)
         return ("int", n) if I64_MIN <= n <= I64_MAX else ("float", float(n))
     if _FLOAT.match(lexeme):
@@ -108,7 +111,7 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
 _WS_CLASS = re.escape("".join(sorted(_WS)))
 _TOKEN = re.compile(
     rf"(?P<ws>[{_WS_CLASS}]+)|(?P<comment>;[^\n]*)|(?P<open>[(\[{{])|(?P<close>[)\]}}])"
-    r"|(?P<quote>,@|['`,])|(?P<str>\"(?:[^\"\\]|\\.)*\")|(?P<badstr>\")"
+    r"|(?P<quote>,@|['`,])|(?P<str>\"[^\"\\]*(?:\\.[^\"\\]*)*\")|(?P<badstr>\")"
     rf"|(?P<atom>[^{re.escape(''.join(sorted(_BOUNDARY)))}]+)",
     re.S,
 )
@@ -165,11 +168,10 @@ class _Reader:
             if kind == "comment":
                 pending.append(m.group())
                 continue
-            if kind == "open":
-                stack.append(_Open(m.group(), start, pending))
-                pending = []
-                continue
-            if kind == "quote":
+            if kind in ("open", "quote"):
+                if len(stack) >= MAX_DEPTH:  # the walkers after us recurse
+                    self.fail(f"nesting deeper than {MAX_DEPTH} levels", start,
+                              help='see README.md, "Input limits"')
                 stack.append(_Open(m.group(), start, pending))
                 pending = []
                 continue

@@ -10,6 +10,7 @@ from tatara_build.model.ir import Project
 from tatara_build.reader import lisp, structured
 from tatara_build.reader.files import SKIP_DIRS, SPEC_SUFFIXES, discover  # noqa: F401
 from tatara_build.reader.forms import compile_forms
+from tatara_build.reader.limits import MAX_FILE_BYTES
 
 
 def _sink(project: Project):
@@ -37,6 +38,10 @@ def read_file(path: Path, project: Project, sources: SourceCache, explicit: bool
     """Read one file into `project`; syntax errors become diagnostics, not exceptions."""
     file = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [error(f"{file}: {size} bytes; spec files are at most {MAX_FILE_BYTES} bytes",
+                          help='see README.md, "Input limits"')]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return [error(f"no such spec file: {file}")]

@@ -58,9 +58,10 @@ def attach(k: Kernel, spec: ProgramSpec, pin: Path, links_dir: Path, intend: Int
         return []  # loaded and pinned: a process attaches it (SO_ATTACH_BPF)
     _supported(spec)
     links_dir.mkdir(parents=True, exist_ok=True)
-    if spec.kind == ":tracepoint":
+    rule = PROGRAM_KINDS[spec.kind].target_rule
+    if rule == "tracepoint":
         pins = links.attach_tracepoint(pin, spec.attach.target, links_dir / spec.name)
-    elif spec.kind == ":perf-event":
+    elif rule == "perf-event":
         pins = links.attach_perf_event(pin, spec.attach.target, links_dir, spec.name)
     else:
         raise Unsupported(f"attaching `{spec.kind}` programs", spec.name)
@@ -72,10 +73,11 @@ def _supported(spec: ProgramSpec) -> None:
     if program_types().get(feature) is False:
         raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
                           f"(bpftool feature probe: {feature} is false)", spec.name)
-    if spec.kind == ":kprobe" and not Path("/sys/bus/event_source/devices/kprobe").exists():
+    kind = PROGRAM_KINDS[spec.kind]
+    if kind.target_rule == "ksym" and not Path("/sys/bus/event_source/devices/kprobe").exists():
         raise Unsupported("`:kprobe` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
                           "off: /sys/bus/event_source/devices/kprobe is missing)", spec.name)
-    if spec.kind in (":kprobe", ":lsm"):
+    if kind.target_rule in ("ksym", "lsm-hook"):  # no link shim for these yet
         raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
 
 

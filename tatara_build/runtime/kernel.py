@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tatara_build.backends.proc import Result
+from tatara_build.lower.naming import kernel_name
 from tatara_build.model.ir import MapSpec
 from tatara_build.model.kinds import MAP_KINDS, kernel_shape
 from tatara_build.runtime import bpftool, links, objprep
@@ -43,7 +44,7 @@ def _map_create_args(spec: MapSpec, pin: Path) -> list[str]:
                                        spec.max_entries)
     entries = entries or (os.cpu_count() or 1)
     args = ["map", "create", str(pin), "type", kind.bpftool_type, "key", str(key),
-            "value", str(value), "entries", str(entries), "name", spec.name[:15]]
+            "value", str(value), "entries", str(entries), "name", kernel_name(spec.name)]
     return args + (["flags", str(kind.flags)] if kind.flags else [])
 
 

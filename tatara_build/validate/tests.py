@@ -83,8 +83,9 @@ def _record_fits(p, m, what: str, val: dict) -> str | None:
 
 
 def _fits(val: int | str, size: int) -> str | None:
-    if isinstance(val, int):
-        return None if 0 <= val < 1 << (8 * size) else f"{val} does not fit in {size} bytes"
+    if isinstance(val, int):  # bit_length, not 1 << 8*size: sizes reach 2**32 - 1
+        return None if val >= 0 and val.bit_length() <= 8 * size \
+            else f"{val} does not fit in {size} bytes"
     if not val.startswith("hex:"):
         return f"`{val}` is neither an integer nor hex:.."
     try:
