@@ -21,10 +21,7 @@ from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
-<<<<<<< HEAD
 from tatara_build.model.testspec import TestSpec, allowed_fields
-=======
-from tatara_build.model.testspec import TestSpec
 from tatara_build.reader.limits import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -32,7 +29,6 @@ from tatara_build.reader.limits import (
     lone_surrogate_offset,
     walk_problem,
 )
->>>>>>> main
 
 SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
             "globals": GlobalSpec, "structs": StructSpec}

@@ -9,21 +9,15 @@ from __future__ import annotations
 from tatara_build.diagnostics import Diagnostic, SourceCache, sort_key
 from tatara_build.model.ir import Project
 from tatara_build.validate import (
-<<<<<<< HEAD
     bodies,
-    global_vars,
-=======
     buildable,
->>>>>>> main
+    global_vars,
     maps,
     names,
     pins,
     policy,
     programs,
-<<<<<<< HEAD
     records,
-=======
->>>>>>> main
     sources,
     tests,
 )
@@ -31,11 +25,7 @@ from tatara_build.validate.context import Context
 
 RULES = [
     *names.RULES, *policy.RULES, *programs.RULES, *maps.RULES, *sources.RULES, *pins.RULES,
-<<<<<<< HEAD
-    *tests.RULES, *records.RULES, *bodies.RULES, *global_vars.RULES,
-=======
-    *tests.RULES, *buildable.RULES,
->>>>>>> main
+    *tests.RULES, *buildable.RULES, *records.RULES, *bodies.RULES, *global_vars.RULES,
 ]
 
 
