@@ -21,12 +21,19 @@ def test_unknown_helper_lists_the_ones_this_kind_may_call(spec):
     (":tracepoint", "(return (call redirect 1 0))"),
     (":cgroup-skb", "(return (call csum-diff 1 2 0))"),
     (":socket-filter", "(return (call redirect 1 0))"),
+    (":tc", "(return (call redirect-map cnt 1 0))"),
 ])
 def test_a_helper_the_kernel_refuses_for_the_kind_is_a_located_error(spec, kind, body):
     d = lower_error(spec, body, kind)
     assert d.message.startswith(f"helper `{body.split()[2]}` is not allowed in `{kind}` programs")
     assert d.span.line == 8 and d.span.col == 17
     assert "ktime-ns" in d.help
+
+
+def test_redirect_map_needs_a_redirect_map(spec):
+    d = lower_error(spec, "(return (call redirect-map cnt 1 2))")
+    assert d.message == ("map `cnt` is `:array`; this argument needs a `:devmap` or "
+                         "`:devmap-hash` or `:cpumap` map") and d.span.col == 30
 
 
 def test_helper_arity_and_printk_format_are_checked(spec):
@@ -82,4 +89,4 @@ def test_helpers_and_context_fields_in_the_kernel(tmp_path):
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (5, 0)
+    assert (data["passed"], data["failed"]) == (9, 0)

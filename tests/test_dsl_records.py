@@ -136,3 +136,13 @@ def test_map_add_of_several_fields_uses_one_lookup(spec):
     assert "atomic_add_u64(&raw mut (*p).packets, 1_u64)" in out
     assert "atomic_add_u64(&raw mut (*p).bytes, t" in out
     assert "packets: 1_u64," in out and "..crate::records::Stats::ZERO" in out  # insert when absent
+
+
+def test_set_assigns_a_let_variable_so_one_update_covers_every_path(spec):
+    out = _render(spec, "(let ((verdict :xdp-pass) (hits 0))\n"
+                        "  (when (= (ip-proto ctx) 1) (set verdict :xdp-drop) (set hits (+ hits 1)))\n"
+                        "  (map-add cnt 0 hits)\n"
+                        "  (return verdict))")
+    assert "let mut verdict = t1;" in out and "let mut hits = 0_u64;" in out
+    assert "verdict = t" in out and "hits = t" in out
+    assert out.count("let mut ") == 2  # only what `set` writes is mut

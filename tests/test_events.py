@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,3 +108,67 @@ def test_events_refuses_a_map_that_is_not_an_output(spec):
     assert r.returncode == 1 and "not an output map" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("events", "pol", "nope", str(d / "a.tlisp"))
     assert r.returncode == 1 and "policy `pol` has no map `nope`" in r.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_perf_event_array_emit_with_stack_id_and_tp_field(tmp_path):
+    """tests/fixtures/dsl_trace.tlisp: get-stackid, tp-field and emit to a perf event array."""
+    require_kernel()
+    spec = Path(__file__).parent / "fixtures" / "dsl_trace.tlisp"
+    out = tmp_path / "out"
+    r = build_cli([spec], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    root = Path(f"/sys/fs/bpf/tt-perf-{os.getpid()}")
+    common = [str(spec), "--artifacts", str(out / "artifacts"), "--pin-root", str(root)]
+    try:
+        r = run_cli("apply", "dsl_trace", *common)
+        assert r.returncode == 0, r.stderr
+        p = subprocess.Popen([sys.executable, "-m", "tatara_build", "events", "dsl_trace",
+                              "pgid_events", str(spec), "--pin-root", str(root), "--json",
+                              "--timeout", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        asked = 700000 + os.getpid() % 100000
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in p.stdout], daemon=True).start()  # type: ignore[union-attr]
+        found, deadline = None, time.monotonic() + 20
+        while found is None and time.monotonic() < deadline:
+            try:
+                os.getpgid(asked)  # no such process: the syscall still enters the tracepoint
+            except ProcessLookupError:
+                pass
+            time.sleep(0.2)
+            while not lines.empty():
+                rec = json.loads(lines.get())
+                if rec.get("asked") == asked and rec.get("tgid") == os.getpid():
+                    found = rec
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+        assert found is not None, err
+        assert found["stack_id"] < 2**63 and found["comm"].startswith("python")
+        assert p.returncode == 0 and "Traceback" not in err
+    finally:
+        run_cli("detach", "dsl_trace", *common)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_tp_format_prints_a_struct_whose_layout_keeps_the_kernel_offsets(tmp_path):
+    from tatara_build.cli.tp_format_verb import parse_format
+
+    text = ("\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+            "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+            "\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n"
+            "\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n"
+            "\tfield:u64 when;\toffset:32;\tsize:8;\tsigned:0;\n")
+    s = parse_format(text, "t")
+    lay = {x.name: (x.offset, x.type) for x in layout(s).slots}
+    assert lay["common_pid"] == (4, "u32") and lay["filename_loc"] == (8, "u32")
+    assert lay["comm"] == (12, "bytes:16") and lay["when"] == (32, "u64")
+    assert lay["_pad2"] == (2, "bytes:2") and lay["_pad28"] == (28, "bytes:4")
+    if Path("/sys/kernel/tracing/events/sched/sched_process_exec/format").exists():
+        r = run_cli("tp-format", "sched/sched_process_exec")
+        assert r.returncode == 0 and "(pid :u32)" in r.stdout
+        (tmp_path / "s.tlisp").write_text(r.stdout)
+        assert run_cli("check", str(tmp_path / "s.tlisp")).returncode == 0
+    r = run_cli("tp-format", "nope")
+    assert r.returncode == 1 and "is not CATEGORY/EVENT" in r.stderr

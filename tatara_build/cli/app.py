@@ -237,6 +237,15 @@ def events(policy: Policy, name: Annotated[str, typer.Argument(help="ring-buf or
              as_json)
 
 
+@app.command(name="tp-format")
+def tp_format(target: Annotated[str, typer.Argument(help="CATEGORY/EVENT")],
+              name: Annotated[str | None, typer.Option(help="struct name")] = None) -> None:
+    """Print a tracepoint's record layout as a defbpf-struct (for tp-field)."""
+    from tatara_build.cli.tp_format_verb import tp_format as run
+
+    run_verb(lambda: run(target, name), False)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")

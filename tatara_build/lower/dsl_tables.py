@@ -44,6 +44,10 @@ BPF_HELPERS: dict[str, Helper] = {
                         NET_REDIRECT, "checksum delta of replacing one 32-bit word"),
     "redirect": Helper("unsafe { aya_ebpf::helpers::bpf_redirect({0} as u32, {1}) } as u64",
                        ("u64", "u64"), NET_REDIRECT, "(call redirect ifindex flags): a verdict"),
+    "redirect-map": Helper("crate::rt::redirect_map(&{0}, {1}, {2})",
+                           ("map:devmap|devmap-hash|cpumap", "u64", "u64"), frozenset({"xdp"}),
+                           "(call redirect-map map key flags): XDP_REDIRECT, or flags' low "
+                           "bits (a fallback verdict) when the slot is empty"),
     "get-stackid": Helper("crate::rt::stackid({ctx}, &{0}, {1})", ("map:stack-trace", "u64"),
                           TRACING, "(call get-stackid stack-map flags): an id, or a negative errno"),
 }

@@ -196,7 +196,7 @@ class Lowering:
 
     def bind(self, name: str, val: Val) -> None:
         rust = self.names.fresh(name)
-        mut = f"\0{rust}\0" if val.type == Ty.REC else ""  # resolved by body()
+        mut = f"\0{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
         self.emit(f"let {mut}{rust} = {val.code};")
         self.scopes[-1][name] = Binding(rust, val.type, val.of)
 

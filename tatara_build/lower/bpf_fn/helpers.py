@@ -59,9 +59,10 @@ def lower_call(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
 def _arg(low: Lowering, spec: str, node: Node) -> str:
     if spec.startswith("map:"):
         path, m = map_named(low, node)
-        if m.kind != ":" + spec[4:]:
+        kinds = [":" + k for k in spec[4:].split("|")]
+        if m.kind not in kinds:
             raise LowerError(f"map `{m.name}` is `{m.kind}`; this argument needs a "
-                             f"`:{spec[4:]}` map", node)
+                             f"{' or '.join(f'`{k}`' for k in kinds)} map", node)
         return path
     return low.as_u64(node)
 

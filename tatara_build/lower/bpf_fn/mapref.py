@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, cast
 from tatara_build.lower.naming import rust_ident
-from tatara_build.model.ir import MapSpec
+from tatara_build.model.ir import MapSpec, ident
 from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
@@ -17,12 +17,13 @@ def map_named(low: Lowering, node: Node) -> tuple[str, MapSpec]:
     if node.kind not in ("sym", "str"):
         raise LowerError("expected a map name", node)
     name = str(node.value)
-    spec = low.maps.get(name)
+    spec = low.maps.get(name) or next(  # any spelling of the name (model.ir.ident)
+        (s for n, s in low.maps.items() if ident(n) == ident(name)), None)
     if spec is None:
         hint = suggest(name, list(low.maps))
         raise LowerError(f"unknown map `{name}` (not in this policy's :maps)", node,
                          f"did you mean `{hint}`?" if hint else None)
-    if name not in low.program.uses_maps:
+    if ident(name) not in {ident(u) for u in low.program.uses_maps}:
         raise LowerError(f"program `{low.program.name}` uses map `{name}` without listing it "
                          "in :uses-maps", node, f'add "{name}" to :uses-maps')
     return f"crate::maps::{rust_ident(name)}", spec

@@ -294,3 +294,42 @@ where
         Err(e) => i64::from(e) as u64,
     }
 }
+
+/// `bpf_redirect_map`: XDP_REDIRECT, or the low bits of `flags` (a fallback verdict)
+/// when the map has no target at `key`.
+#[inline(always)]
+pub fn redirect_map<M: RedirectMap>(map: &M, key: u64, flags: u64) -> u64 {
+    u64::from(map.redirect_to(key as u32, flags))
+}
+
+/// The aya maps `bpf_redirect_map` takes (devmap, devmap-hash, cpumap).
+pub trait RedirectMap {
+    fn redirect_to(&self, key: u32, flags: u64) -> u32;
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::DevMap<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::DevMapHash<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}
