@@ -24,3 +24,4 @@ if [ "$(id -u)" = 0 ] && ! mount | grep -q " /sys/fs/bpf type bpf"; then
   echo "+ mount -t bpf bpf /sys/fs/bpf"
   mount -t bpf bpf /sys/fs/bpf || echo "warning: could not mount bpffs; kernel tests will skip"
 fi
+scripts/setup-bpfman.sh

@@ -55,8 +55,8 @@ def test_deep_nesting_is_a_located_error_not_a_crash(spec):
 def test_a_and_v_a_are_two_variables(spec):
     files, _, _ = render_files([_spec(spec, "(let ((A 7) (v_a 2)) (return A))")])
     body = files["pol/src/bodies.rs"].decode()
-    assert "let v__41_ = 7_u64;" in body and "let v_v_5f_a = 2_u64;" in body
-    assert "Some(v__41_ as u32)" in body
+    assert "let v_a = 7_u64;" in body and "let v_a_2 = 2_u64;" in body
+    assert "Some(v_a as u32)" in body
 
 
 def test_shadowing_does_not_leak_out_of_the_inner_let(spec):

@@ -103,7 +103,7 @@ def test_events_refuses_a_map_that_is_not_an_output(spec):
     d = spec({"a.tlisp": '(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
               '(defbpf-program :name "p" :kind :xdp :attach (:target "e") :source "x.rs")\n'
               '(defbpf-policy :name "pol" :description "d" :programs ("p") :maps ("m"))\n'})
-    (d / "x.rs").write_text("")
+    (d / "x.rs").write_text("pub fn run(_ctx: &aya_ebpf::programs::XdpContext) -> u32 { 2 }\n")
     r = run_cli("events", "pol", "m", str(d / "a.tlisp"))
     assert r.returncode == 1 and "not an output map" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("events", "pol", "nope", str(d / "a.tlisp"))
@@ -172,3 +172,48 @@ def test_tp_format_prints_a_struct_whose_layout_keeps_the_kernel_offsets(tmp_pat
         assert run_cli("check", str(tmp_path / "s.tlisp")).returncode == 0
     r = run_cli("tp-format", "nope")
     assert r.returncode == 1 and "is not CATEGORY/EVENT" in r.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_sockfilter_port_on_an_af_packet_socket_emits_so_events(tmp_path):
+    """libbpf-bootstrap's sockfilter in the DSL (tests/fixtures/ports.tlisp): attached to a
+    raw socket on lo, it sends one so_event per IPv4 packet; `events` decodes ours."""
+    import ctypes
+    import socket
+
+    from tatara_build.runtime.events import libbpf
+
+    require_kernel()
+    spec = Path(__file__).parent / "fixtures" / "ports.tlisp"
+    out = tmp_path / "out"
+    r = build_cli([spec], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    root = Path(f"/sys/fs/bpf/tt-sock-{os.getpid()}")
+    common = [str(spec), "--artifacts", str(out / "artifacts"), "--pin-root", str(root)]
+    raw = None
+    try:
+        r = run_cli("apply", "ports_sock", *common)
+        assert r.returncode == 0, r.stderr
+        fd = libbpf().bpf_obj_get(str(root / "ports_sock/progs/socket_handler").encode())
+        assert fd >= 0, ctypes.get_errno()
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+        raw.bind(("lo", 0))
+        raw.setsockopt(socket.SOL_SOCKET, 50, fd)  # SO_ATTACH_BPF
+        os.close(fd)
+        dport = 40000 + os.getpid() % 20000
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"x", ("127.0.0.1", dport))
+        r = run_cli("events", "ports_sock", "rb", str(spec), "--pin-root", str(root), "--json",
+                    "--timeout", "3")
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(ln) for ln in r.stdout.splitlines()]
+        ours = [e for e in events if e["ports"] & 0xFFFF == dport and e["ip_proto"] == 17]
+        assert ours, events[:5]
+        assert ours[0]["src_addr"] == "127.0.0.1" and ours[0]["dst_addr"] == "127.0.0.1"
+        assert ours[0]["ifindex"] == socket.if_nametoindex("lo")
+    finally:
+        if raw is not None:
+            raw.close()
+        run_cli("detach", "ports_sock", *common)
+        shutil.rmtree(root, ignore_errors=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tatara_build.lower.naming import RUST_KEYWORDS, identifier_problem, local_ident, rust_ident
+from tatara_build.lower.naming import identifier_problem, rust_ident
 from tatara_build.model.ir import ident
 from tests.conftest import EXAMPLES, messages, run_cli
 
@@ -36,6 +36,14 @@ def test_references_resolve_in_any_spelling(spec):
     assert messages(folder) == []
 
 
+def test_policy_and_test_may_spell_the_program_differently(spec):
+    text = small_spec("edge-pol", "drop-syn", "syn-counter").replace(
+        ':programs ("drop-syn")', ':programs ("drop_syn")').replace(
+        ':program "drop-syn"', ':program "drop_syn"')
+    assert ':programs ("drop_syn")' in text and ':program "drop_syn"' in text
+    assert messages(spec({"s.tlisp": text})) == []
+
+
 def test_kebab_and_snake_of_one_name_are_refused_as_duplicates(spec):
     text = small_spec("p", "a", "syn-counter") + \
         '(defbpf-map :name "syn_counter" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
@@ -61,6 +69,14 @@ def test_rust_keywords_and_long_names(spec):
     assert any("is 300 characters long (at most 64)" in m for m in messages(long))
 
 
+def test_program_names_taken_by_the_generated_crate_are_refused(spec):
+    for taken in ("panic", "LICENSE"):
+        folder = spec({"s.tlisp": small_spec("p", taken, "m")})
+        assert f"program name `{taken}` is taken by the generated crate's `{taken}` item" in \
+            messages(folder)
+    assert messages(spec({"s.tlisp": small_spec("p", "q", "panic")})) == []  # maps: own module
+
+
 def test_bidi_and_control_characters_in_names_are_refused(spec):
     for bad in ("a\u202eb", "a\u2066b", "a\x07b", "a b", "é"):
         folder = spec({"s.tlisp": small_spec("p", bad, "m")})
@@ -68,21 +84,6 @@ def test_bidi_and_control_characters_in_names_are_refused(spec):
 
 
 NAMES = st.text(alphabet="abAB_-01", min_size=1, max_size=6)
-
-
-@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(NAMES, NAMES)
-def test_local_ident_is_injective_and_valid(a, b):
-    ra, rb = local_ident(a), local_ident(b)
-    assert RUST_IDENT.match(ra) and ra not in RUST_KEYWORDS
-    assert (a == b) == (ra == rb), (a, b, ra)
-
-
-def test_local_ident_examples():
-    assert local_ident("A") != local_ident("v_a")
-    assert local_ident("a-b") != local_ident("a_b")
-    assert [local_ident(n) for n in ("flags", "syn-count", "type", "t0")] == \
-        ["flags", "syn__count", "v_type", "v_t0"]
 
 
 @settings(max_examples=300)

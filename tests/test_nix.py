@@ -58,8 +58,9 @@ def test_rendered_flake_policies_evaluate_to_derivations(tmp_path):
     r = nix_instantiate("--eval", "--strict", "--json", "-E", expr)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"cgroup_bytes", "edge_protection", "file_audit", "observability",
-                         "openat_counter", "udp_counter"}
+    assert set(data) == {"cgroup_bytes", "edge_protection", "exec_events", "file_audit",
+                         "observability", "openat_counter", "udp_counter", "xdp_redirect",
+                         "xdp_stats_policy"}
     assert data["edge_protection"]["name"] == "bpf-edge_protection"
     assert data["edge_protection"]["crate"] == {"pname": "bpf-edge_protection", "dontStrip": True,
                                                 "env": "1", "lock": "Cargo.lock"}

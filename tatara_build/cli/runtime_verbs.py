@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tatara_build.cli.common import emit_json, load_project
+from tatara_build.cli.common import emit_json
+from tatara_build.diagnostics import SourceCache
 from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.model.globals import effective, parse_sets
 from tatara_build.runtime import lifecycle
@@ -22,8 +23,8 @@ def preflight(runtime: str) -> None:
     """Refuse clearly, before touching anything, when the kernel can't be reached."""
     if runtime == "simulated":
         return
-    if runtime != "bpftool":
-        raise SpecError(f"unknown runtime `{runtime}` (bpftool or simulated)")
+    if runtime not in ("bpftool", "bpfman"):
+        raise SpecError(f"unknown runtime `{runtime}` (bpftool, bpfman or simulated)")
     if os.geteuid() != 0:
         raise EnvironmentProblem("loading BPF programs needs root (run with sudo)")
     if not bpffs_mounted():
@@ -37,32 +38,44 @@ def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
     characters, on bpffs): nothing is read, loaded or removed under a root that fails.
     `sets`: `--set NAME=VALUE` load-time config (defbpf-global values)."""
     check_pin_root(root or DEFAULT_ROOT)
-    loaded = load_project(paths or [Path(".")])
-    t = load_target(loaded.project, policy, artifacts, root or DEFAULT_ROOT)
-    t.globals = load_config(loaded, sets or [])
+    project = _project(policy, paths, artifacts)
+    t = load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+    t.globals = load_config(project, sets or [])
     return t
 
 
-def load_config(loaded, sets: list[str]) -> dict[str, dict]:
+def load_config(project, sets: list[str]) -> dict[str, dict]:
     """Every defbpf-global's value for this load: `--set NAME=VALUE` over the defaults."""
     try:
-        return effective(loaded.project.globals, parse_sets(sets, loaded.project.globals))
+        return effective(project.globals, parse_sets(sets, project.globals))
     except SpecError as exc:
-        exc.sources = loaded.sources  # type: ignore[attr-defined]
+        exc.sources = SourceCache()  # type: ignore[attr-defined]  # shows the declaration's line
         raise
 
 
 def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
                  sets: list[str] | None = None):
-    loaded = load_project(paths or [Path(".")])
-    load_config(loaded, sets or [])  # a dry run refuses the --set values apply would
-    return spec_target(loaded.project, policy, artifacts, root or DEFAULT_ROOT)
+    project = _project(policy, paths, artifacts)
+    load_config(project, sets or [])  # a dry run refuses the --set values apply would
+    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
+
+
+def _project(policy: str, paths: list[Path], artifacts: Path):
+    """Spec paths when given, else the spec the artifacts carry (fleet/artifacts.py)."""
+    from tatara_build.cli.common import project_for
+
+    return project_for(policy, paths, artifacts)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool, sets: list[str] | None = None) -> int:
     if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
         actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root, sets))
+    elif runtime == "bpfman":  # refuses kinds bpfman can't load; needs no bpfman binary
+        from tatara_build.fleet import bpfman_apply
+
+        t = _target(policy, paths, artifacts, root, sets)
+        actions = bpfman_apply.plan(t, bpfman_apply.BpfmanJournal(t.policy))
     else:
         preflight(runtime)
         t = _target(policy, paths, artifacts, root, sets)
@@ -78,8 +91,18 @@ def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: P
         check_name("--netns", netns)
     if runtime == "simulated":
         actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root, sets))
+    elif runtime == "bpfman":
+        from tatara_build.fleet import bpfman_apply
+        from tatara_build.runtime.bpfman_runtime import Bpfman
+
+        actions = bpfman_apply.apply(_target(policy, paths, artifacts, root), Bpfman(), netns)
     else:
+        from tatara_build.fleet.bpfman_apply import applied_by_bpfman
+
         t = _target(policy, paths, artifacts, root, sets)
+        if applied_by_bpfman(t.policy):
+            raise SpecError(f"policy `{t.policy}` is applied through bpfman: detach it first, "
+                            "or apply with --runtime bpfman")
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")
@@ -93,7 +116,7 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
     applied = Journal(t.policy).applied
-    report = drift(t, Kernel(applied.get("netns")))
+    report = _bpfman("status", t) or drift(t, Kernel(applied.get("netns")))
     report["globals"] = applied.get("globals", {})  # the load-time config applied
     if as_json:
         emit_json(report)
@@ -116,12 +139,24 @@ def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
     if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
         raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
                         f"`{netns}`: detach --netns {applied_in}")
-    n = lifecycle.detach(t, Kernel(netns))
+    n = _bpfman("detach", t)
+    n = lifecycle.detach(t, Kernel(netns)) if n is None else n
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:
         print(f"detached policy {t.policy}: {n} attachments removed, pins under {t.layout.base} gone")
     return 0
+
+
+def _bpfman(verb: str, t):
+    """status/detach of a policy that bpfman applied (the journal says which runtime did)."""
+    from tatara_build.fleet import bpfman_apply
+
+    if not bpfman_apply.applied_by_bpfman(t.policy):
+        return None
+    from tatara_build.runtime.bpfman_runtime import Bpfman
+
+    return getattr(bpfman_apply, verb)(t, Bpfman())
 
 
 def _print_actions(actions, as_json: bool, verb: str) -> None:

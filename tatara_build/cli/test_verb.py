@@ -21,7 +21,7 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
          as_json: bool, sets: list[str] | None = None) -> int:
     preflight("bpftool")
     files, rplan, loaded = render_files(paths)
-    config = load_config(loaded, sets or [])  # --set NAME=VALUE, checked before the build
+    config = load_config(loaded.project, sets or [])  # --set NAME=VALUE, checked before the build
     policies = {ident(pol.spec.name) for t in loaded.project.tests
                 for pol in loaded.project.policies_of(t.spec.program)}
     crates = [c for c in rplan.crates if c.policy in policies]

@@ -20,6 +20,8 @@ RUST_KEYWORDS = frozenset(
     "virtual yield union".split()
 )
 NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
+# value-namespace items of templates/crate/main.rs.j2 that a program's function meets
+CRATE_ITEMS = frozenset({"panic", "LICENSE"})
 
 
 def snake(name: str) -> str:
@@ -50,7 +52,7 @@ def identifier_problem(name: str) -> str | None:
     if not IDENT.match(s):
         return "must be letters, digits, `_` or `-`, not starting with a digit"
     if s in NOT_RAW:
-        return f"`{s}` is a reserved Rust name"
+        return "is a reserved Rust name"
     if s.startswith("__tb_"):
         return "the `__tb_` prefix is reserved for generated code"
     return None
@@ -61,25 +63,5 @@ def kernel_name(name: str) -> str:
     return snake(name)[:KERNEL_NAME_LEN]
 
 
-_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*\Z")
-_KEBAB = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+\Z")
-_TEMP = re.compile(r"t[0-9]+\Z")
-GENERATED_LOCALS = frozenset({"pkt", "ctx", "_ctx"})
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def local_ident(name: str) -> str:
-    """A Rust local for a bpf-fn variable, injective by construction:
-
-    - `flags`, `syn_count` (plain snake) stay as they are;
-    - `syn-count` (plain kebab) becomes `syn__count` (only this branch makes `__`);
-    - anything else (`A`, `v_a`, keywords, generated names `t0`/`pkt`/`ctx`) becomes
-      `v_` + the name with each character outside [a-z0-9] written `_<hex>_`
-      (`A` -> `v__41_`, `v_a` -> `v_v_5f_a`); the first two branches never start
-      with `v_`, so no two names meet."""
-    if _SNAKE.match(name) and not name.startswith("v_") and name not in RUST_KEYWORDS \
-            and name not in GENERATED_LOCALS and not _TEMP.match(name):
-        return name
-    if _KEBAB.match(name) and not name.startswith("v-"):
-        return name.replace("-", "__")
-    return "v_" + "".join(c if c in _PLAIN else f"_{ord(c):x}_" for c in name)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
+from tatara_build.model.ir import ByIdent
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.sources import classify, resolve
 from tatara_build.validate.context import Context
@@ -18,8 +19,8 @@ from tatara_build.validate.context import Context
 
 def body_rules(ctx: Context) -> Iterable[Diagnostic]:
     project = ctx.project
-    maps = {m.spec.name: m.spec for m in project.maps if m.spec.kind in MAP_KINDS}
-    structs = {s.spec.name: s.spec for s in project.structs}
+    maps = ByIdent({m.spec.name: m.spec for m in project.maps if m.spec.kind in MAP_KINDS})
+    structs = ByIdent({s.spec.name: s.spec for s in project.structs})
     seen: set[tuple] = set()
     for prog in project.programs:
         src = classify(prog.spec.source)
@@ -28,7 +29,9 @@ def body_rules(ctx: Context) -> Iterable[Diagnostic]:
         fn = project.bpf_fn(resolve(prog.file, src.path), src.fn)
         if fn is None:
             continue  # sources.py reports the missing bpf-fn
-        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs,
+        path = resolve(prog.file, src.path)
+        helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
+        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs, helpers,  # type: ignore[arg-type]
                                 globals_=project_globals(project))
         for d in diags:
             key = (d.message, d.span)

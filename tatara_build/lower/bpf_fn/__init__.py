@@ -45,11 +45,14 @@ class LoweredBody:
 
 
 def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
-                 structs: dict[str, StructSpec] | None = None, *, globals_: dict | None = None
+                 structs: dict[str, StructSpec] | None = None,
+                 fns: dict[str, BpfFnForm] | None = None, *, globals_: dict | None = None
                  ) -> tuple[LoweredBody | None, list[Diagnostic]]:
     """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
-    globals_ the project's defbpf-globals by symbol name."""
+    `fns` the other bpf-fns of its file (called by name, inlined), globals_ the project's
+    defbpf-globals by symbol name."""
     low = Lowering(fn, program, maps, structs or {})
+    low.helpers = {k: v for k, v in (fns or {}).items() if k != fn.name}
     low.globals = globals_ or {}
     if len(fn.params) != 1:
         return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",

@@ -23,6 +23,10 @@ FIELD_OPS = {"map-add": 4, "map-incr": 3}
 
 def lower_record_map(low: Lowering, op: str, node: Node, args: list[Node], path: str,
                      spec: MapSpec) -> Val:
+    for named in (spec.key_struct, spec.value_struct):
+        if named and named not in low.structs:  # validate/records.py says where it is named
+            raise LowerError(f"map `{spec.name}` has a record `{named}` that is not declared "
+                             "(defbpf-struct)", node)
     n = FIELD_OPS[op] if spec.value_struct and op in FIELD_OPS else T.MAP_OPS[op]
     pairs = op == "map-add" and spec.value_struct and len(args) >= 3 and all(
         a.kind == "list" for a in args[2:])
