@@ -50,7 +50,7 @@ BASE = ('(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entri
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :maps-before ((:map "m" :key 0 :value "hex:01")))',
      "value of `m` has 1 bytes, the map's size is 8"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:ipv4 () :ipv6 ()))',
-     "a packet has :ipv4 or :ipv6, not both"),
+     "a packet has one of :arp, :ipv4, :ipv6, not :ipv4 and :ipv6"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:hex "0011"))',
      "at least 14 bytes"),
     ('(defbpf-test :name "t" :program "p" :expect :xdp-pass :packet (:ipv4 (:src "1.2.3")))',

@@ -125,16 +125,20 @@ def build(paths: Paths,
                                      verify, target_dir), as_json)
 
 
+SetGlobal = Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE: a defbpf-global's value for this load (repeatable)")]
+
+
 @app.command(name="test")
 def test_cmd(paths: Paths,
              out: Annotated[Path, typer.Option("-o", "--out", help="output folder: OUT/crates, OUT/artifacts, OUT/target")] = DEFAULT_OUT,
              name: Annotated[list[str] | None, typer.Option("--name", "-k", help="run only these tests")] = None,
              target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder")] = None,
+             set_: SetGlobal = None,
              as_json: Json = False) -> None:
     """Build, then run every defbpf-test through BPF_PROG_TEST_RUN; exit 1 on a failure."""
     from tatara_build.cli import test_verb
 
-    run_verb(lambda: test_verb.test(paths, out, name, target_dir, as_json), as_json)
+    run_verb(lambda: test_verb.test(paths, out, name, target_dir, as_json, set_ or []), as_json)
 
 
 @app.command()
@@ -173,23 +177,25 @@ def _src(image: str | None, policy: str, artifacts: Path, refresh: bool = True) 
 
 @app.command()
 def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
-         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
+         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, image: Image = None,
+         set_: SetGlobal = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, as_json), as_json)
+    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, as_json,
+                             set_ or []), as_json)
 
 
 @app.command()
 def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
           runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
-          image: Image = None, as_json: Json = False) -> None:
+          image: Image = None, set_: SetGlobal = None, as_json: Json = False) -> None:
     """Create maps, load and attach the policy; undo everything on failure."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, netns, as_json),
-             as_json)
+    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, netns, as_json,
+                              set_ or []), as_json)
 
 
 @app.command()

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 from tatara_build.cli.common import emit_json
+from tatara_build.diagnostics import SourceCache
 from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
+from tatara_build.model.globals import effective, parse_sets
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
@@ -30,15 +32,32 @@ def preflight(runtime: str) -> None:
                                  f"mount -t bpf bpf {BPFFS}")
 
 
-def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+            sets: list[str] | None = None):
     """The policy's target for the kernel runtime; the pin root is checked first (plain
-    characters, on bpffs): nothing is read, loaded or removed under a root that fails."""
+    characters, on bpffs): nothing is read, loaded or removed under a root that fails.
+    `sets`: `--set NAME=VALUE` load-time config (defbpf-global values)."""
     check_pin_root(root or DEFAULT_ROOT)
-    return load_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
+    project = _project(policy, paths, artifacts)
+    t = load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+    t.globals = load_config(project, sets or [])
+    return t
 
 
-def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    return spec_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
+def load_config(project, sets: list[str]) -> dict[str, dict]:
+    """Every defbpf-global's value for this load: `--set NAME=VALUE` over the defaults."""
+    try:
+        return effective(project.globals, parse_sets(sets, project.globals))
+    except SpecError as exc:
+        exc.sources = SourceCache()  # type: ignore[attr-defined]  # shows the declaration's line
+        raise
+
+
+def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
+                 sets: list[str] | None = None):
+    project = _project(policy, paths, artifacts)
+    load_config(project, sets or [])  # a dry run refuses the --set values apply would
+    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
 
 
 def _project(policy: str, paths: list[Path], artifacts: Path):
@@ -49,29 +68,29 @@ def _project(policy: str, paths: list[Path], artifacts: Path):
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
-         as_json: bool) -> int:
+         as_json: bool, sets: list[str] | None = None) -> int:
     if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
-        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
+        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root, sets))
     elif runtime == "bpfman":  # refuses kinds bpfman can't load; needs no bpfman binary
         from tatara_build.fleet import bpfman_apply
 
-        t = _target(policy, paths, artifacts, root)
+        t = _target(policy, paths, artifacts, root, sets)
         actions = bpfman_apply.plan(t, bpfman_apply.BpfmanJournal(t.policy))
     else:
         preflight(runtime)
-        t = _target(policy, paths, artifacts, root)
+        t = _target(policy, paths, artifacts, root, sets)
         actions = lifecycle.plan(t, Journal(t.policy))
     _print_actions(actions, as_json, "plan")
     return 0
 
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
-          netns: str | None, as_json: bool) -> int:
+          netns: str | None, as_json: bool, sets: list[str] | None = None) -> int:
     preflight(runtime)
     if netns is not None:
         check_name("--netns", netns)
     if runtime == "simulated":
-        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
+        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root, sets))
     elif runtime == "bpfman":
         from tatara_build.fleet import bpfman_apply
         from tatara_build.runtime.bpfman_runtime import Bpfman
@@ -80,7 +99,7 @@ def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: P
     else:
         from tatara_build.fleet.bpfman_apply import applied_by_bpfman
 
-        t = _target(policy, paths, artifacts, root)
+        t = _target(policy, paths, artifacts, root, sets)
         if applied_by_bpfman(t.policy):
             raise SpecError(f"policy `{t.policy}` is applied through bpfman: detach it first, "
                             "or apply with --runtime bpfman")
@@ -96,13 +115,19 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = _bpfman("status", t) or drift(t, Kernel(Journal(t.policy).applied.get("netns")))
+    applied = Journal(t.policy).applied
+    report = _bpfman("status", t) or drift(t, Kernel(applied.get("netns")))
+    report["globals"] = applied.get("globals", {})  # the load-time config applied
     if as_json:
         emit_json(report)
     else:
         print(f"policy {t.policy}: {report['state']}")
         for d in report["drift"]:
             print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
+        for name, value in sorted(report["globals"].items()):
+            default = t.globals.get(name, {}).get("default")
+            note = "default" if value == default else f"set; default {default}"
+            print(f"  global    {name} = {value}  ({note})")
     return 0 if report["state"] in ("in sync", "absent") else EXIT_DRIFT
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import ByIdent, Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
@@ -145,6 +145,7 @@ class CrateContext:
     bodies: list[BodyEntry] = field(default_factory=list)
     rust_programs: list[RustProgram] = field(default_factory=list)
     objects: list[CarriedObject] = field(default_factory=list)
+    globals: list[dict] = field(default_factory=list)  # defbpf-globals: globals.rs.j2
     records: list[dict] = field(default_factory=list)  # defbpf-structs: templates/crate/records.rs.j2
     license_literal: str = ""
     license_len: int = 0
@@ -185,6 +186,10 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
         diags += _lower_program(project, p, maps, ctx, licenses)
     for m in maps.values():
         diags += _map_entry(project, m, ctx)
+    ctx.globals = [{"spec_name": g.spec.name, "ident": rust_ident(g.spec.name),
+                    "type": g.spec.rust_type, "default": g.spec.default,
+                    "description": g.spec.description}
+                   for g in sorted(project.globals, key=lambda g: snake(g.spec.name))]
     _records(project, maps, ctx)
     if len(set(licenses.values())) > 1:
         detail = ", ".join(f"`{k}`: \"{v}\"" for k, v in licenses.items())
@@ -216,7 +221,8 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
     structs = ByIdent({s.spec.name: s.spec for s in project.structs})
     helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
-    body, diags = lower_bpf_fn(fn, p.spec, maps, structs, helpers)  # type: ignore[arg-type]
+    body, diags = lower_bpf_fn(fn, p.spec, maps, structs, helpers,  # type: ignore[arg-type]
+                               globals_=project_globals(project))
     if body is None:
         return diags
     ctx.body_structs |= body.structs

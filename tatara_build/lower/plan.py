@@ -53,6 +53,8 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/bodies.rs", "crate/bodies.rs.j2", common))
     if ctx.uses_rt:
         files.append(PlannedFile(f"{base}/src/rt.rs", "crate/rt.rs.j2", common))
+    if ctx.globals:
+        files.append(PlannedFile(f"{base}/src/globals.rs", "crate/globals.rs.j2", common))
     if ctx.records:
         files.append(PlannedFile(f"{base}/src/records.rs", "crate/records.rs.j2", common))
     if ctx.rust_programs:

@@ -20,6 +20,7 @@ import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.records import StructSpec
 from tatara_build.model.testspec import TestSpec
@@ -112,6 +113,7 @@ class ProjectWire(_Spec):
     programs: list[ProgramSpec] = Field(default_factory=list)
     policies: list[PolicySpec] = Field(default_factory=list)
     tests: list[TestSpec] = Field(default_factory=list)
+    globals: list[GlobalSpec] = Field(default_factory=list)
     structs: list[StructSpec] = Field(default_factory=list)
 
 
@@ -169,6 +171,7 @@ class Project:
     policies: list[Located[PolicySpec]] = field(default_factory=list)
     bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
     tests: list[Located] = field(default_factory=list)  # Located[TestSpec]
+    globals: list[Located] = field(default_factory=list)  # Located[GlobalSpec]
     structs: list[Located[StructSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
@@ -238,7 +241,12 @@ class Project:
         if self.tests:
             out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
                             for t in sorted(self.tests, key=lambda x: x.spec.name)]
+        if self.globals:
+            out["globals"] = self.globals_wire()
         return out
+
+    def globals_wire(self) -> list[dict]:
+        return [g.spec.wire() for g in sorted(self.globals, key=lambda x: x.spec.name)]
 
     def policy_closure(self, name: str) -> dict:
         """The policy with the programs and maps it names: what its hash covers."""
@@ -255,6 +263,8 @@ class Project:
         structs = [s.spec.wire() for s in map(self.struct, used) if s]
         if structs:  # only then: policies without records keep upstream's hash
             out["structs"] = structs
+        if self.globals:  # every crate declares every global (model/globals.py)
+            out["globals"] = self.globals_wire()
         return out
 
     def policy_hash(self, name: str) -> str:

@@ -7,7 +7,9 @@
       :maps-after ((:map "syn_counter" :key 0 :value 1)))
 
 The TOML/JSON twin is a `tests` list with the same snake_case keys. Packets are built
-from readable layers (eth, ipv4 or ipv6, tcp or udp, payload) or given as raw hex.
+from readable layers (eth, vlan tags, arp or ipv4/ipv6, tcp/udp/icmp/icmpv6, payload) or
+given as raw hex; `:packet-out` checks the packet the program leaves (BPF_PROG_TEST_RUN's
+data_out) by the same layers or by bytes.
 """
 
 from __future__ import annotations
@@ -74,6 +76,58 @@ class IPv6(_M):
         return v
 
 
+class Vlan(_M):
+    """One 802.1Q tag; in a QinQ stack the outer tags default to TPID 0x88a8 (802.1ad)."""
+
+    id: int = Field(ge=0, le=4095)
+    pcp: int = Field(0, ge=0, le=7)
+    dei: int = Field(0, ge=0, le=1)
+    tpid: U16 | None = None  # default 0x8100 (innermost), 0x88a8 (outer tags)
+
+
+ARP_OPS = {"request": 1, "reply": 2}
+
+
+class Arp(_M):
+    """An Ethernet/IPv4 ARP message (EtherType 0x0806)."""
+
+    op: int | str = "request"  # request, reply or a number
+    sha: str = "02:00:00:00:00:01"
+    spa: str = "10.0.0.1"
+    tha: str = "00:00:00:00:00:00"
+    tpa: str = "10.0.0.2"
+
+    _mac = field_validator("sha", "tha")(Eth._mac.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("spa", "tpa")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        ipaddress.IPv4Address(v)
+        return v
+
+    @field_validator("op")
+    @classmethod
+    def _op(cls, v: int | str) -> int | str:
+        if isinstance(v, str) and v.removeprefix(":") not in ARP_OPS:
+            raise ValueError(f"unknown ARP op `{v}` (request, reply or a number)")
+        if isinstance(v, int) and not 0 <= v <= 0xFFFF:
+            raise ValueError(f"ARP op {v} does not fit in 16 bits")
+        return v
+
+    @property
+    def opcode(self) -> int:
+        return self.op if isinstance(self.op, int) else ARP_OPS[self.op.removeprefix(":")]
+
+
+class Icmp(_M):
+    """An ICMP (over IPv4) or ICMPv6 (over IPv6) echo-style header; checksum computed."""
+
+    type: int | None = Field(None, ge=0, le=255)  # default: echo request (8, or 128 in v6)
+    code: int = Field(0, ge=0, le=255)
+    id: U16 = 0
+    seq: U16 = 0
+
+
 class Tcp(_M):
     sport: U16 = 40000
     dport: U16 = 80
@@ -93,20 +147,43 @@ class Udp(_M):
     dport: U16 = 53
 
 
+LAYERS = ("eth", "vlan", "arp", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6")
+
+
 class Packet(_M):
     eth: Eth | None = None
+    vlan: list[Vlan] = Field(default_factory=list)  # outer tag first (QinQ: two or more)
+    arp: Arp | None = None
     ipv4: IPv4 | None = None
     ipv6: IPv6 | None = None
     tcp: Tcp | None = None
     udp: Udp | None = None
+    icmp: Icmp | None = None
+    icmpv6: Icmp | None = None
     payload: str = ""
     hex: str | None = None  # the whole packet as hex; excludes every other field
 
-    @field_validator("eth", "ipv4", "ipv6", "tcp", "udp", mode="before")
+    @field_validator("eth", "arp", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", mode="before")
     @classmethod
     def _empty_layer(cls, v):
         """`:ipv4 ()` is a layer with every field at its default."""
         return {} if v == [] else v
+
+    @field_validator("vlan", mode="before")
+    @classmethod
+    def _one_tag(cls, v):
+        """`:vlan (:id 10)` is one tag; `:vlan ((:id 100) (:id 10))` a QinQ stack."""
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("hex")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                bytes.fromhex(v)
+            except ValueError:
+                raise ValueError(f"`{v[:40]}` is not hex (two digits per byte)") from None
+        return v
 
 
 class MapEntry(_M):
@@ -122,3 +199,31 @@ class TestSpec(_M):
     maps_before: list[MapEntry] = Field(default_factory=list)
     expect: str | int  # an action of the program's kind (":xdp-drop") or a number
     maps_after: list[MapEntry] = Field(default_factory=list)
+    packet_out: Packet | None = None  # the packet the program leaves (layers or :hex)
+    globals: dict[str, int] = Field(default_factory=dict)  # defbpf-global values to load with
+
+
+def allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names allowed where pydantic's `loc` points (an unknown field's parent):
+    walks nested models through Optional and list annotations."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            break
+        inner = _model_in(info.annotation)
+        if inner is None:
+            break
+        model = inner
+    return sorted(model.model_fields)
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
-from tatara_build.model.testspec import TestSpec
+from tatara_build.model.testspec import TestSpec, allowed_fields
 from tatara_build.reader.lisp import Node
 
 
@@ -56,8 +57,14 @@ FORMS: dict[str, FormDef] = {
     "defbpf-test": FormDef(
         TestSpec,
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
-         "expect": "action", "maps-after": "data"},
+         "expect": "action", "maps-after": "data", "packet-out": "data",
+         "globals": "data"},
         ("name", "program", "expect"),
+    ),
+    "defbpf-global": FormDef(
+        GlobalSpec,
+        {"name": "str", "type": "word", "default": "int", "description": "str"},
+        ("name", "type"),
     ),
 }
 KIND_TABLES = {"program-kind": PROGRAM_KINDS, "map-kind": MAP_KINDS}
@@ -205,25 +212,34 @@ def _fields(node: Node, spans: dict[str, Span]) -> list[dict]:
     return out
 
 
-def to_data(node: Node):
+def to_data(node: Node, spans: dict[str, Span] | None = None, path: str = ""):
     """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
-    lists -> list, keywords -> ":name", atoms as they are."""
+    lists -> list, keywords -> ":name", atoms as they are. With `spans`, each nested key's
+    span is recorded under its dotted path (`packet.vlan.0.id`, pydantic's `loc`)."""
     if node.kind == "list":
         items = node.items
         if items and len(items) % 2 == 0 and all(k.kind == "kw" for k in items[0::2]):
-            pairs = zip(items[0::2], items[1::2], strict=True)
-            return {str(k.value).replace("-", "_"): to_data(v) for k, v in pairs}
-        return [to_data(x) for x in items]
+            out = {}
+            for k, v in zip(items[0::2], items[1::2], strict=True):
+                key = str(k.value).replace("-", "_")
+                if spans is not None:
+                    spans.setdefault(f"{path}.{key}", k.span)
+                out[key] = to_data(v, spans, f"{path}.{key}")
+            return out
+        if spans is not None:
+            for i, x in enumerate(items):
+                spans.setdefault(f"{path}.{i}", x.span)
+        return [to_data(x, spans, f"{path}.{i}") for i, x in enumerate(items)]
     if node.kind == "kw":
         return f":{node.value}"
     if node.kind == "quote":
-        return to_data(node.value)  # type: ignore[arg-type]
+        return to_data(node.value, spans, path)  # type: ignore[arg-type]
     return node.value
 
 
 def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field: str):
     if kind == "data":
-        return to_data(node)
+        return to_data(node, spans, field)
     if kind == "action":
         if node.kind not in ("kw", "int"):
             _fail(f"compile error in :{key}: expected an action keyword or an integer, got "
@@ -231,6 +247,14 @@ def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field
         return to_data(node)
     if kind == "str":
         return _string(key, node)
+    if kind == "word":  # :u16 or "u16"; the model checks the value
+        if node.kind not in ("kw", "str", "sym"):
+            _fail(f"compile error in :{key}: expected a keyword, got {node.shape()}", node.span)
+        return str(node.value)
+    if kind == "int":
+        if node.kind != "int":
+            _fail(f"compile error in :{key}: expected int, got {node.shape()}", node.span)
+        return int(node.value)  # type: ignore[arg-type]
     if kind == "u32":
         return _u32(key, node)
     if kind == "strlist":
@@ -258,14 +282,29 @@ def compile_form(form: Node, file: str) -> Located:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        top = str(err["loc"][0]) if err["loc"] else ""
-        msg = err["msg"].removeprefix("Value error, ")
+        msg, help = err["msg"].removeprefix("Value error, "), None
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+            allowed = [a.replace("_", "-") for a in allowed_fields(fdef.model, err["loc"])]
+            unknown = str(err["loc"][-1]).replace("_", "-")
+            hint = suggest(unknown, allowed)
+            msg = f"unknown field (allowed: {', '.join(':' + a for a in allowed)})"
+            help = f"did you mean `:{hint}`?" if hint else None
+        top = str(err["loc"][0]) if err["loc"] else ""
         item = f"{top}[{err['loc'][1]}]" if len(err["loc"]) > 1 else top
         _fail(f"compile error in :{loc.replace('_', '-')}: {msg}",
-              spans.get(item, spans.get(top, head.span)))
+              _deepest(spans, loc, spans.get(item, spans.get(top, head.span))), help)
     return Located(spec, file, spans)
+
+
+def _deepest(spans: dict[str, Span], loc: str, default: Span) -> Span:
+    """The span of `loc` (`packet.vlan.0.id`) or of its nearest recorded parent; a lone
+    item a model made a list (`:vlan (:id 1)` is `vlan.0`) is found without its index."""
+    while loc:
+        for key in (loc, loc.replace(".0.", ".").removesuffix(".0")):
+            if key in spans:
+                return spans[key]
+        loc = loc.rsplit(".", 1)[0] if "." in loc else ""
+    return default
 
 
 def compile_bpf_fn(form: Node, file: str) -> BpfFnForm:

@@ -23,6 +23,8 @@ def _sink(project: Project):
             project.policies.append(obj)
         elif kind == "defbpf-test":
             project.tests.append(obj)
+        elif kind == "defbpf-global":
+            project.globals.append(obj)
         elif kind == "defbpf-struct":
             project.structs.append(obj)
         elif kind == "broken":

@@ -18,11 +18,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from tatara_build.diagnostics import Diagnostic, Span, error
+from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
-from tatara_build.model.testspec import TestSpec
+from tatara_build.model.testspec import TestSpec, allowed_fields
 from tatara_build.reader.limits import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -32,9 +33,9 @@ from tatara_build.reader.limits import (
 )
 
 SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
-            "structs": StructSpec}
+            "globals": GlobalSpec, "structs": StructSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
-             "tests": "defbpf-test", "structs": "defbpf-struct"}
+             "tests": "defbpf-test", "globals": "defbpf-global", "structs": "defbpf-struct"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -197,11 +198,11 @@ def _pydantic_diag(exc: ValidationError, section: str, idx: int, obj: dict,
         msg = f"unknown variant `{got}`, expected one of " + ", ".join(f"`{w}`" for w in table)
         help = f"did you mean `{guess}`?" if guess else None
     elif err["type"] == "extra_forbidden":
-        allowed = sorted(SECTIONS[section].model_fields)
+        allowed = allowed_fields(SECTIONS[section], tuple(err["loc"]))
         guess = suggest(loc[-1], allowed)
         msg = f"unknown field `{loc[-1]}` (allowed: {', '.join(allowed)})"
         help = f"did you mean `{guess}`?" if guess else None
-    span = spans.get(loc[0]) or spans.get("") or Span(file, 1, 1)
+    span = (spans.get(loc[0]) if loc else None) or spans.get("") or Span(file, 1, 1)
     return error(f"{label}: field `{field}`: {msg}", span, help, where=f"{file}: {label}.{field}")
 
 
@@ -214,7 +215,7 @@ def compile_document(data: Any, text: str, file: str, sink) -> list[Diagnostic]:
     unknown = [k for k in data if k not in SECTIONS]
     for k in unknown:
         guess = suggest(k, list(SECTIONS))
-        diags.append(error(f"unknown top-level key `{k}` (allowed: maps, programs, policies, tests)",
+        diags.append(error(f"unknown top-level key `{k}` (allowed: {', '.join(SECTIONS)})",
                            _Locator(text, file).span(_Locator(text, file).find(k)) or Span(file, 1, 1),
                            f"did you mean `{guess}`?" if guess else None))
     loc = _Locator(text, file)

@@ -146,16 +146,18 @@ class Kernel:
                          if shown.get(k) != v)
 
     # --- programs ------------------------------------------------------------------------
-    def load_object(self, obj: Path, into: Path, rebind: dict[str, Path]) -> dict[str, Path]:
+    def load_object(self, obj: Path, into: Path, rebind: dict[str, Path],
+                    globals_: dict[str, tuple[int, int]] | None = None) -> dict[str, Path]:
         """`loadall` into a fresh folder this call creates; program name -> pin. Raises
-        VerifierRejected; on failure removes only the folder it created itself."""
+        VerifierRejected; on failure removes only the folder it created itself.
+        `globals_`: load-time config written into the copy loaded (runtime/objglobals.py)."""
         into.parent.mkdir(parents=True, exist_ok=True)
         try:
             into.mkdir()
         except FileExistsError:
             raise Io(f"cannot load {obj.name}: {into} exists already (pins are unique)") from None
         self.calls += 1
-        res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
+        res, shown = objprep.loadall(obj, into, rebind, globals_=globals_)  # runtime/objprep.py
         if not res.ok:
             shutil.rmtree(into, ignore_errors=True)
             raise bpftool.load_failure(res, shown)

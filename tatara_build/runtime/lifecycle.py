@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tatara_build.errors import EnvironmentProblem, RuntimeFailure
 from tatara_build.lower.naming import snake
+from tatara_build.model.globals import to_write
 from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.observe import lost_attachments, marked_netns, netns_mark, observed_records, trusted
@@ -47,6 +48,8 @@ def is_current(t: Target, journal: Journal) -> bool:
     """Applied with these very objects, and every pin still there (no bpftool call)."""
     applied = journal.applied
     if journal.status != "applied" or journal.corrupt or applied.get("objects") != desired(t):
+        return False
+    if applied.get("globals", {}) != _config(t):  # loaded with other --set values
         return False
     pins = [t.map_pin(m) for m in t.maps] + [t.prog_pin(p) for p in t.programs]
     pins += [Path(r.path) for recs in applied.get("attach", {}).values() for r in recs
@@ -203,7 +206,8 @@ def _load_all(t: Target, k: Kernel, journal: Journal, steps: _Steps, attempt: Pa
         steps.tick()
         names = {p["name"] for p in obj["programs"]}
         loaded = k.load_object(t.object_path(file), attempt / f"o{i}",
-                               {n: pin for n, pin in rebind.items() if _in_object(obj, n)})
+                               {n: pin for n, pin in rebind.items() if _in_object(obj, n)},
+                               to_write(t.globals))
         journal.confirm()
         for spec in t.programs:
             if snake(spec.name) in names and snake(spec.name) in loaded:
@@ -247,7 +251,13 @@ def _applied(t: Target, k: Kernel, attach: dict[str, list[Record]], created: lis
         info = k.prog_info(t.prog_pin(p)) or {}
         progs[p.name] = {"pin": str(t.prog_pin(p)), "id": info.get("id"), "tag": info.get("tag")}
     return {"objects": desired(t), "programs": progs, "attach": attach, "created": created,
-            "maps": {m.name: str(t.map_pin(m)) for m in t.maps}, "netns": k.netns}
+            "maps": {m.name: str(t.map_pin(m)) for m in t.maps}, "netns": k.netns,
+            "globals": _config(t)}
+
+
+def _config(t: Target) -> dict[str, int]:
+    """The load-time config applied (defbpf-global values), recorded for `status`."""
+    return {name: c["value"] for name, c in t.globals.items()}
 
 
 def rollback(journal: Journal, k: Kernel, owner: Owner, t: Target) -> int:

@@ -30,7 +30,7 @@ from elftools.elf.elffile import ELFFile
 from tatara_build.backends.manifest import MANIFEST
 from tatara_build.backends.proc import Result
 from tatara_build.model.kinds import MAP_KINDS
-from tatara_build.runtime import bpftool
+from tatara_build.runtime import bpftool, objglobals
 
 BTF_MAGIC = 0xEB9F
 _KIND_EXTRA = {1: 4, 3: 12, 14: 4, 17: 4}  # fixed trailing bytes per BTF kind
@@ -61,21 +61,24 @@ def manifest_entry(obj: Path) -> dict:
     return next((o for o in data.get("objects", []) if o.get("file") == obj.name), {})
 
 
-def prepare(obj: Path) -> Prepared:
-    """The object to load and how; a staged copy only when a pin-by-name map needs it."""
+def prepare(obj: Path, globals_: dict[str, tuple[int, int]] | None = None) -> Prepared:
+    """The object to load and how; a staged copy only when a pin-by-name map needs it or
+    load-time config (`globals_`: symbol -> (value, size)) is written into it."""
     entry = manifest_entry(obj)
     display = Path(entry.get("source") or obj)
     prep = Prepared(obj, display, entry.get("load_type") or None, entry=entry)
     data = obj.read_bytes()
     patches = pinning_patches(data)
-    if patches:
-        prep.scratch = Path(tempfile.mkdtemp(prefix="tatara-objprep."))
+    if patches or globals_:
         staged = bytearray(data)
         for offset, value in patches:
             staged[offset:offset + 4] = struct.pack("<I", value)
+        if globals_:  # runtime/objglobals.py; raises before anything is staged or loaded
+            staged = bytearray(objglobals.patch(bytes(staged), globals_, str(display)))
+        prep.scratch = Path(tempfile.mkdtemp(prefix="tatara-objprep."))
         prep.path = prep.scratch / obj.name
         prep.path.write_bytes(bytes(staged))
-        prep.relaxed = True
+        prep.relaxed = bool(patches)
     return prep
 
 
@@ -168,12 +171,13 @@ def adopt_pins(pinned_dir: Path, adopt: dict[str, Path]) -> list[Path]:
     return moved
 
 
-def loadall(obj: Path, into: Path, rebind: dict[str, Path], pinmaps: Path | None = None
-            ) -> tuple[Result, Path]:
+def loadall(obj: Path, into: Path, rebind: dict[str, Path], pinmaps: Path | None = None,
+            globals_: dict[str, tuple[int, int]] | None = None) -> tuple[Result, Path]:
     """`bpftool prog loadall` of the prepared object into `into`, maps rebound to our pins
-    (map-in-map ones adopted from the load), every map also pinned in `pinmaps` if given;
-    (result, the user's file for messages)."""
-    prep = prepare(obj)
+    (map-in-map ones adopted from the load), every map also pinned in `pinmaps` if given,
+    `globals_` (load-time config) written into the copy loaded; (result, the user's file
+    for messages)."""
+    prep = prepare(obj, globals_)
     adoptable = {m["name"] for m in prep.entry.get("maps", [])
                  if m.get("type") in {k.bpftool_type for k in MAP_KINDS.values()
                                       if not k.standalone}}

@@ -23,6 +23,7 @@ class Target:
     objects: dict[str, dict]  # file -> manifest entry
     folder: Path  # artifacts/<policy>
     owner: dict[str, str] = field(default_factory=dict)  # program name -> object file
+    globals: dict[str, dict] = field(default_factory=dict)  # model/globals.py effective()
 
     def object_path(self, file: str) -> Path:
         return self.folder / file

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from tatara_build.lower.naming import snake
 from tatara_build.model import records
+from tatara_build.model.globals import effective, to_write
 from tatara_build.model.ir import Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
-from tatara_build.runtime import bpftool
+from tatara_build.runtime import bpftool, objglobals
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import scratch_pins
+from tatara_build.testing.compare import diff
 from tatara_build.testing.packets import build as build_packet
 
 
@@ -54,11 +56,20 @@ def _value_sum(entry: dict) -> int:
     return int.from_bytes(bytes(int(b, 16) for b in entry["value"]), "little")
 
 
-def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
+def run_one(project: Project, test, obj: Path, scratch: Path,
+            values: dict[str, int] | None = None) -> TestResult:
+    """`values`: defbpf-global values from `--set`; the test's own `:globals` win."""
     s = test.spec
     want = expected_value(project.program(s.program).spec.kind, s.expect)
     label = s.expect if isinstance(s.expect, str) else str(s.expect)
-    res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
+    chosen = {**(values or {}), **{snake(k): v for k, v in s.globals.items()}}
+    globals_ = to_write(effective(project.globals, chosen))
+    with tempfile.TemporaryDirectory(prefix="tatara-test-obj.") as d:
+        if globals_:  # load-time config goes into a copy, never the artifact
+            staged = Path(d) / obj.name
+            staged.write_bytes(objglobals.patch(obj.read_bytes(), globals_, str(obj)))
+            obj = staged
+        res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
     if not res.ok:
         err = bpftool.load_failure(res, obj)
         return TestResult(s.name, s.program, False, label, "load failed", [str(err)],
@@ -67,21 +78,33 @@ def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
         m = project.map(e.map).spec  # type: ignore[union-attr]
         bpftool.map_update(scratch / "maps" / snake(e.map), entry_bytes(project, m, "key", e.key),
                            entry_bytes(project, m, "value", e.value))
-    with tempfile.NamedTemporaryFile(suffix=".pkt") as pkt:  # bpffs holds pins only
-        pkt.write(build_packet(s.packet))
-        pkt.flush()
-        run = bpftool.call(["prog", "run", "pinned", str(scratch / "progs" / snake(s.program)),
-                            "data_in", pkt.name])
+    run, data_out = _prog_run(scratch / "progs" / snake(s.program), build_packet(s.packet))
     if not run.ok:
         return TestResult(s.name, s.program, False, label, "run failed", [bpftool.error_text(run)])
     out = json.loads(run.stdout)
     got, problems = int(out["retval"]) & 0xFFFFFFFF, []
     if got != want:
         problems.append(f"verdict {got}, expected {want} ({label})")
+    if s.packet_out is not None:
+        ethernet = PROGRAM_KINDS[project.program(s.program).spec.kind].has_ethernet
+        problem = diff(s.packet_out, data_out, ethernet)
+        if problem:
+            problems.append(problem)
     for e in s.maps_after:
         problems += _check_map(project, scratch, e)
     return TestResult(s.name, s.program, not problems, label, str(got), problems,
                       int(out.get("duration", 0)))
+
+
+def _prog_run(pin: Path, packet: bytes):
+    """`bpftool prog run` of `packet`; (result, the packet as the program left it)."""
+    with tempfile.TemporaryDirectory(prefix="tatara-run.") as d:  # bpffs holds pins only
+        data_in, data_out = Path(d) / "in.pkt", Path(d) / "out.pkt"
+        data_in.write_bytes(packet)
+        # room for a program that grows the packet (bpf_xdp_adjust_head/tail)
+        run = bpftool.call(["prog", "run", "pinned", str(pin), "data_in", str(data_in),
+                            "data_out", str(data_out), "data_size_out", str(len(packet) + 512)])
+        return run, data_out.read_bytes() if data_out.exists() else b""
 
 
 def entry_bytes(project: Project, m, role: str, val) -> bytes:
@@ -122,9 +145,10 @@ def _check_map(project: Project, scratch: Path, e) -> list[str]:
     return [] if got == want else [f"map {e.map}[{e.key}] = {got}{per_cpu}, expected {e.value}"]
 
 
-def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None
-              ) -> list[TestResult]:
-    """`objects`: policy -> manifest objects (with a `path`)."""
+def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str] | None = None,
+              values: dict[str, int] | None = None) -> list[TestResult]:
+    """`objects`: policy -> manifest objects (with a `path`); `values`: load-time config
+    (`--set`, by symbol) written into the copy of each object loaded."""
     results = []
     for t in project.tests:
         if names and t.spec.name not in names:
@@ -135,5 +159,5 @@ def run_tests(project: Project, objects: dict[str, list[dict]], names: list[str]
                                       "not built", ["the program's object was not built"]))
             continue
         with scratch_pins("tatara-test-") as scratch:
-            results.append(run_one(project, t, found[1], scratch))
+            results.append(run_one(project, t, found[1], scratch, values))
     return results

@@ -11,6 +11,7 @@ from tatara_build.model.ir import Project
 from tatara_build.validate import (
     bodies,
     buildable,
+    global_vars,
     maps,
     names,
     pins,
@@ -24,7 +25,7 @@ from tatara_build.validate.context import Context
 
 RULES = [
     *names.RULES, *policy.RULES, *programs.RULES, *maps.RULES, *sources.RULES, *pins.RULES,
-    *tests.RULES, *buildable.RULES, *records.RULES, *bodies.RULES,
+    *tests.RULES, *buildable.RULES, *records.RULES, *bodies.RULES, *global_vars.RULES,
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic
-from tatara_build.lower.bpf_fn import lower_bpf_fn
+from tatara_build.lower.bpf_fn import lower_bpf_fn, project_globals
 from tatara_build.model.ir import ByIdent
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.sources import classify, resolve
@@ -31,7 +31,8 @@ def body_rules(ctx: Context) -> Iterable[Diagnostic]:
             continue  # sources.py reports the missing bpf-fn
         path = resolve(prog.file, src.path)
         helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
-        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs, helpers)  # type: ignore[arg-type]
+        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs, helpers,  # type: ignore[arg-type]
+                                globals_=project_globals(project))
         for d in diags:
             key = (d.message, d.span)
             if key not in seen:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.lower.naming import snake
 from tatara_build.model import records
+from tatara_build.model.globals import range_problem
 from tatara_build.model.ir import ident
 from tatara_build.model.kinds import PROGRAM_KINDS, actions_of, runnable_kinds
 from tatara_build.model.suggest import suggest
@@ -42,6 +44,7 @@ def test_rules(ctx: Context) -> Iterable[Diagnostic]:
                             t.span("expect"))
         yield from _maps(ctx, t, prog)
         yield from _packet(t)
+        yield from _globals(ctx, t)
 
 
 def _maps(ctx: Context, t, prog) -> Iterable[Diagnostic]:
@@ -93,24 +96,52 @@ def _fits(val: int | str, size: int) -> str | None:
     return None if n == size else f"has {n} bytes, the map's size is {size}"
 
 
+def _globals(ctx: Context, t) -> Iterable[Diagnostic]:
+    """`:globals (:name value ...)`: declared defbpf-globals, each value in its type's range."""
+    declared = {snake(g.spec.name): g.spec for g in ctx.project.globals}
+    for name, value in t.spec.globals.items():
+        g = declared.get(snake(name))
+        span = t.span(f"globals.{name}")
+        if g is None:
+            hint = suggest(snake(name), list(declared))
+            yield error(f"test `{t.spec.name}`: no global `{name}` (globals: "
+                        f"{', '.join(sorted(declared)) or 'none declared'})", span,
+                        f"did you mean `{hint}`?" if hint else None)
+            continue
+        problem = range_problem(g.type, value)
+        if problem:
+            yield error(f"test `{t.spec.name}`: global `{name}`: {problem}", span)
+
+
 def _packet(t) -> Iterable[Diagnostic]:
-    pk = t.spec.packet
-    if pk.hex is not None and (pk.ipv4 or pk.ipv6 or pk.tcp or pk.udp or pk.eth or pk.payload):
-        yield error(f"test `{t.spec.name}`: :hex gives the whole packet; drop the other layers",
-                    t.span("packet"))
-    if pk.ipv4 and pk.ipv6:
-        yield error(f"test `{t.spec.name}`: a packet has :ipv4 or :ipv6, not both", t.span("packet"))
-    if pk.tcp and pk.udp:
-        yield error(f"test `{t.spec.name}`: a packet has :tcp or :udp, not both", t.span("packet"))
-    if pk.hex is not None:
-        try:
-            data = bytes.fromhex(pk.hex)
-        except ValueError:
-            yield error(f"test `{t.spec.name}`: :hex is not hex", t.span("packet"))
-            return
-        if len(data) < 14:
-            yield error(f"test `{t.spec.name}`: the kernel needs at least 14 bytes (an Ethernet "
-                        "header) to test-run a packet", t.span("packet"))
+    yield from _coherent(t, t.spec.packet, "packet", ":packet")
+    if t.spec.packet_out is not None:
+        yield from _coherent(t, t.spec.packet_out, "packet_out", ":packet-out")
+
+
+def _coherent(t, pk, field: str, shown: str) -> Iterable[Diagnostic]:
+    """One L3 (arp, ipv4 or ipv6), at most one L4 that fits it, or raw hex alone."""
+    name, span = t.spec.name, t.span(field)
+    l3 = [x for x in ("arp", "ipv4", "ipv6") if getattr(pk, x)]
+    l4 = [x for x in ("tcp", "udp", "icmp", "icmpv6") if getattr(pk, x)]
+    if pk.hex is not None and (l3 or l4 or pk.eth or pk.vlan or pk.payload):
+        yield error(f"test `{name}`: {shown} :hex gives the whole packet; drop the other layers",
+                    span)
+    if len(l3) > 1:
+        yield error(f"test `{name}`: a packet has one of :arp, :ipv4, :ipv6, not "
+                    + " and ".join(":" + x for x in l3), span)
+    if len(l4) > 1:
+        yield error(f"test `{name}`: a packet has one of :tcp, :udp, :icmp, :icmpv6, not "
+                    + " and ".join(":" + x for x in l4), span)
+    for l4name, needs in (("icmp", "ipv4"), ("icmpv6", "ipv6")):
+        if getattr(pk, l4name) and not getattr(pk, needs):
+            yield error(f"test `{name}`: :{l4name} needs an :{needs} layer under it", span,
+                        f"add `:{needs} ()`")
+    if pk.arp and l4:
+        yield error(f"test `{name}`: an :arp packet carries no :{l4[0]}", span)
+    if pk.hex is not None and len(bytes.fromhex(pk.hex)) < 14 and field == "packet":
+        yield error(f"test `{name}`: the kernel needs at least 14 bytes (an Ethernet "
+                    "header) to test-run a packet", span)
 
 
 RULES = [test_rules]

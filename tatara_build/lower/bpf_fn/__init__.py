@@ -12,23 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tatara_build.diagnostics import Diagnostic, error
-
-# Each form module registers its handlers when imported.
-from tatara_build.lower.bpf_fn import (  # noqa: F401
+from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its forms)
     context,
     control,
+    global_vars,
     helpers,
     mapops,
     ops,
     packet,
-    records,  # noqa: F401
+    records,
 )
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
 from tatara_build.model.records import StructSpec
 
-__all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn"]
+__all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn", "project_globals"]
+
+
+def project_globals(project) -> dict:
+    """The project's defbpf-globals by symbol name, as `(global NAME)` looks them up."""
+    return {snake(g.spec.name): g.spec for g in project.globals}
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,14 @@ class LoweredBody:
 
 def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                  structs: dict[str, StructSpec] | None = None,
-                 fns: dict[str, BpfFnForm] | None = None
+                 fns: dict[str, BpfFnForm] | None = None, *, globals_: dict | None = None
                  ) -> tuple[LoweredBody | None, list[Diagnostic]]:
     """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
-    `fns` the other bpf-fns of its file (called by name, inlined)."""
+    `fns` the other bpf-fns of its file (called by name, inlined), globals_ the project's
+    defbpf-globals by symbol name."""
     low = Lowering(fn, program, maps, structs or {})
     low.helpers = {k: v for k, v in (fns or {}).items() if k != fn.name}
+    low.globals = globals_ or {}
     if len(fn.params) != 1:
         return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",
                             fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]
