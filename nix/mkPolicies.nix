@@ -1,7 +1,8 @@
 # All policies of a rendered project -> an attrset `name -> derivation`.
 #   policies: the rendered `policies.nix` (a list of { name, binName, hasCrate, carried, specHash })
+#   tatara-build: the CLI package, to write tatara.manifest.json inside Nix (optional)
 { lib }:
-{ src, policies, tatara-build }:
+{ src, policies, tatara-build ? null }:
 builtins.listToAttrs (map
   (p: {
     name = p.name;
