@@ -9,7 +9,9 @@ builtins.listToAttrs (map
     value = lib.buildBpfPolicy {
       inherit (p) name binName hasCrate carried specHash;
       inherit tatara-build;
-      src = src + "/${p.name}";
+      # By content: the same policy folder is the same store path (and the same
+      # derivations) whether it comes from a rendered flake or a checkout.
+      src = builtins.path { path = src + "/${p.name}"; name = p.name; };
     };
   })
   policies)

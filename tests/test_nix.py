@@ -69,4 +69,52 @@ def test_rendered_flake_policies_evaluate_to_derivations(tmp_path):
 def test_rendered_flake_names_each_policy_package():
     text = (GOLDEN / "flake.nix").read_text()
     assert "packages = forAllSystems policiesFor;" in text and "hydraJobs" in text
-    assert "tatara-build.lib.mkLib pkgs" in text
+    assert "(import ./tatara-nix { inherit pkgs; }).mkPolicies" in text
+
+
+def _build_phase() -> str:
+    expr = f"""(import {ROOT}/nix {{ pkgs = import {ROOT}/nix/tests/fake-pkgs.nix; }}).buildBpfObject
+               {{ name = "edge_protection"; src = {GOLDEN}/edge_protection; }}"""
+    r = nix_instantiate("--eval", "--strict", "--json", "-E", f"({expr}).buildPhase")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_build_phase_repeats_no_flag_of_the_rendered_cargo_config():
+    # bpf-linker refuses a repeated --btf: the config's flags must not come twice.
+    import tomllib
+
+    config = tomllib.loads((GOLDEN / "edge_protection" / ".cargo" / "config.toml").read_text())
+    flags = config["target"]["bpfel-unknown-none"]["rustflags"]
+    values = [f for f in flags if f != "-C"]
+    assert "link-arg=--btf" in values
+    phase = _build_phase()
+    for v in values:
+        assert v not in phase and v.replace("=", " ") not in phase, v
+
+
+def test_rendered_flake_has_no_tatara_build_input_and_a_locked_nixpkgs():
+    text = (GOLDEN / "flake.nix").read_text()
+    assert "tatara-build.url" not in text and "import ./tatara-nix" in text
+    lock = json.loads((GOLDEN / "flake.lock").read_text())
+    assert set(lock["nodes"]) == {"root", "nixpkgs"}
+    assert len(lock["nodes"]["nixpkgs"]["locked"]["rev"]) == 40
+    for f in ROOT.joinpath("nix").glob("*.nix"):
+        carried = (GOLDEN / "tatara-nix" / f.name).read_text()
+        assert carried.endswith(f.read_text()), f.name
+
+
+def test_rendered_flake_hydra_jobs_are_job_then_system():
+    expr = f"""
+      let flake = import {GOLDEN}/flake.nix;
+          nixpkgs = {{ lib = import {ROOT}/tests/nixpkgs-standin/lib.nix;
+                      legacyPackages = {{ x86_64-linux = import {ROOT}/nix/tests/fake-pkgs.nix;
+                                         aarch64-linux = import {ROOT}/nix/tests/fake-pkgs.nix; }}; }};
+          self = flake.outputs {{ inherit self nixpkgs; }};
+      in builtins.mapAttrs (job: systems: builtins.attrNames systems) self.hydraJobs
+    """
+    r = nix_instantiate("--eval", "--strict", "--json", "-E", expr)
+    assert r.returncode == 0, r.stderr
+    jobs = json.loads(r.stdout)
+    assert jobs["edge_protection"] == ["aarch64-linux", "x86_64-linux"]
+    assert len(jobs) == 6
