@@ -74,12 +74,13 @@ def build(paths: Paths,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
           target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
+          nixpkgs: Annotated[str | None, typer.Option("--nixpkgs", help="--backend nix: override the rendered flake's pinned nixpkgs (`standin`, a folder, or a flake ref)")] = None,
           as_json: Json = False) -> None:
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
     run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
-                                     verify, target_dir), as_json)
+                                     verify, target_dir, nixpkgs), as_json)
 
 
 @app.command(name="test")

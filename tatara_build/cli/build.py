@@ -17,7 +17,8 @@ from tatara_build.errors import BuildError
 
 
 def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repro: bool,
-          verbose: bool, verify: bool = False, target_dir: Path | None = None) -> int:
+          verbose: bool, verify: bool = False, target_dir: Path | None = None,
+          nixpkgs: str | None = None) -> int:
     if backend not in ("cargo", "nix"):
         raise BuildError(f"unknown backend `{backend}` (cargo or nix)")
     started = time.perf_counter()
@@ -27,7 +28,7 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
         def progress(policy: str) -> None:
             status.update(f"building policy [bold]{policy}[/bold]")
         results = build_all(loaded.project, rplan.crates, files, out, progress, echo=verbose,
-                            target_dir=target_dir, backend=backend)
+                            target_dir=target_dir, backend=backend, nixpkgs=nixpkgs)
     repro = (_verify_reproducible(loaded, rplan, files, results, target_dir)
              if verify_repro else None)
     skipped = _verify_in_kernel(results) if verify else {}
