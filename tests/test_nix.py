@@ -118,3 +118,45 @@ def test_rendered_flake_hydra_jobs_are_job_then_system():
     jobs = json.loads(r.stdout)
     assert jobs["edge_protection"] == ["aarch64-linux", "x86_64-linux"]
     assert len(jobs) == 6
+
+
+def _project_flake(attr: str) -> subprocess.CompletedProcess:
+    """Evaluate the project's flake.nix outputs against the fake pkgs (no nixpkgs aliases)
+    with a python3Packages whose builders return their arguments."""
+    expr = f"""
+      let
+        fake = import {ROOT}/nix/tests/fake-pkgs.nix;
+        py = builtins.listToAttrs (map (n: {{ name = n; value = n; }})
+          [ "pydantic" "typer" "rich" "jinja2" "tomli-w" "pyelftools" "blake3" "pytest"
+            "hypothesis" "hatchling" "pytestCheckHook" ]) // {{ buildPythonApplication = a: a; }};
+        pkgs = fake // {{
+          python3Packages = py;
+          python3 = {{ withPackages = f: f py; }};
+          mkShell = a: a;
+          clang = "clang"; llvm = "llvm"; iproute2 = "iproute2"; ruff = "ruff";
+          stdenv = fake.stdenv // {{ hostPlatform.system = "x86_64-linux"; }};
+        }};
+        nixpkgs = {{ lib = import {ROOT}/tests/nixpkgs-standin/lib.nix;
+                    legacyPackages = {{ x86_64-linux = pkgs; aarch64-linux = pkgs; }}; }};
+        flake = import {ROOT}/flake.nix;
+        self = flake.outputs {{ inherit self nixpkgs; }};
+      in {attr}
+    """
+    return nix_instantiate("--eval", "--strict", "--json", "-E", expr)
+
+
+def test_project_package_disables_test_marks_the_nixpkgs_way():
+    r = _project_flake("{ inherit (self.packages.x86_64-linux.tatara-build) disabledTestMarks; "
+                       "flags = self.packages.x86_64-linux.tatara-build.pytestFlagsArray or [ ]; }")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["disabledTestMarks"] == ["compile", "kernel", "nix"]
+    # pytestCheckHook word-splits pytestFlagsArray: no element may hold a space
+    assert not [f for f in data["flags"] if " " in f]
+
+
+def test_project_dev_shell_uses_no_nixpkgs_alias():
+    r = _project_flake("let ps = self.devShells.x86_64-linux.default.packages; "
+                       "in builtins.deepSeq ps (builtins.length ps)")
+    assert r.returncode == 0, r.stderr  # pkgs.bpftool (an alias of bpftools) fails here
+    assert json.loads(r.stdout) >= 10
