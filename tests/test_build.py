@@ -79,7 +79,7 @@ def test_reproducible_in_another_folder(built, tmp_path):
                                     "cgroup_bytes", "udp_counter", "file_audit"])
 def test_kernel_verifier_accepts_every_object(built, policy):
     require_kernel()
-    from tatara_build.backends.verify import unsupported_kinds, verify_object
+    from tatara_build.runtime.verify import unsupported_kinds, verify_object
     for obj in manifest(built, policy)["objects"]:
         missing = unsupported_kinds(obj["programs"])
         if missing:

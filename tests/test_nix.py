@@ -59,7 +59,7 @@ def test_rendered_flake_policies_evaluate_to_derivations(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert set(data) == {"cgroup_bytes", "edge_protection", "file_audit", "observability",
-                         "openat_counter", "udp_counter"}
+                         "openat_counter", "udp_counter", "xdp_redirect"}
     assert data["edge_protection"]["name"] == "bpf-edge_protection"
     assert data["edge_protection"]["crate"] == {"pname": "bpf-edge_protection", "dontStrip": True,
                                                 "env": "1", "lock": "Cargo.lock"}
@@ -117,7 +117,7 @@ def test_rendered_flake_hydra_jobs_are_job_then_system():
     assert r.returncode == 0, r.stderr
     jobs = json.loads(r.stdout)
     assert jobs["edge_protection"] == ["aarch64-linux", "x86_64-linux"]
-    assert len(jobs) == 6
+    assert len(jobs) == 7
 
 
 def _project_flake(attr: str) -> subprocess.CompletedProcess:

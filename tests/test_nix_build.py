@@ -24,7 +24,7 @@ from tests.kernel_util import require_kernel
 
 pytestmark = pytest.mark.nix
 POLICIES = ["cgroup_bytes", "edge_protection", "file_audit", "observability", "openat_counter",
-            "udp_counter"]
+            "udp_counter", "xdp_redirect"]
 NIX = ["--option", "build-users-group", "", "--option", "substituters", ""]
 
 

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tatara_build.errors import SpecError
-from tatara_build.model.forms import compile_forms
 from tatara_build.model.ir import MapSpec, PolicySpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.reader import lisp
+from tatara_build.reader.forms import compile_forms
 from tatara_build.reader.structured import compile_document
 
 names = st.from_regex(r"[a-z][a-z0-9_\-]{0,20}", fullmatch=True)

@@ -39,7 +39,8 @@ def test_every_kind_appears_in_some_golden_crate():
     for kind in PROGRAM_KINDS.values():
         assert f"aya_ebpf::macros::{kind.attribute}" in text, kind.wire
     for kind in MAP_KINDS.values():
-        assert f"btf_maps::{kind.aya_type}" in text, kind.wire
+        if kind.aya_type:  # map-in-map kinds are for carried C objects only
+            assert f"btf_maps::{kind.aya_type}" in text, kind.wire
 
 
 def test_generated_rust_is_rustfmt_clean():

@@ -271,7 +271,7 @@ def test_twin_pins_are_unique(built_runtime, lab):
     k.load_object(obj, lab.root / "p", {})
     with pytest.raises(Io):
         k.load_object(obj, lab.root / "p", {})  # kernel: the pins exist already
-    sim = SimulatedRuntime()
+    sim = SimulatedRuntime(strict=True)
     sim.load_program(t.programs[0])
     with pytest.raises(Io):
         sim.load_program(t.programs[0])
@@ -282,7 +282,7 @@ def test_twin_attach_needs_a_load(built_runtime, lab):
     with pytest.raises(AttachFailed):
         Kernel(lab.netns).attach(t.programs[0], lab.root / "not-loaded", lab.root / "links")
     with pytest.raises(AttachFailed):
-        SimulatedRuntime().attach_program(LoadedProgram("rt_xdp", 1))
+        SimulatedRuntime(strict=True).attach_program(LoadedProgram("rt_xdp", 1))
 
 
 def test_twin_detach_of_unknown_fails(built_runtime, lab):
@@ -293,12 +293,12 @@ def test_twin_detach_of_unknown_fails(built_runtime, lab):
            check=False)
     assert r.returncode != 0  # the kernel refuses to detach what is not attached
     with pytest.raises(AttachFailed):
-        SimulatedRuntime().detach_program(LoadedProgram("rt_cg", 1))
+        SimulatedRuntime(strict=True).detach_program(LoadedProgram("rt_cg", 1))
 
 
 def test_simulated_runtime_records_like_the_seed(built_runtime, lab):
     t = target(built_runtime, lab)
-    sim = SimulatedRuntime()
+    sim = SimulatedRuntime(strict=True)
     sim.apply(t)
     assert [p.name for p in sim.loaded_programs] == [p.name for p in t.programs]
     assert sim.attached_programs == [p.name for p in t.programs] and sim.next_token == 5

@@ -14,27 +14,19 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 from tatara_build.backends.proc import run
+from tatara_build.model.kinds import kind_of_section
 
-SECTION_KINDS = [
-    ("xdp", ":xdp"), ("classifier", ":tc"), ("tc", ":tc"), ("socket", ":socket-filter"),
-    ("kprobe", ":kprobe"), ("tracepoint", ":tracepoint"), ("tp/", ":tracepoint"),
-    ("cgroup_skb", ":cgroup-skb"), ("cgroup/skb", ":cgroup-skb"), ("lsm", ":lsm"),
-    ("perf_event", ":perf-event"),
-]
 BTF_MAP_TYPES = {1: "hash", 2: "array", 3: "prog_array", 4: "perf_event_array",
                  5: "percpu_hash", 6: "percpu_array", 7: "stack_trace", 9: "lru_hash",
-                 11: "lpm_trie", 27: "ringbuf"}
-
-
-def section_kind(section: str) -> str | None:
-    for prefix, kind in SECTION_KINDS:
-        if section == prefix or section.startswith(prefix + "/") or section.startswith(prefix + "."):
-            return kind
-    return None
+                 11: "lpm_trie", 12: "array_of_maps", 13: "hash_of_maps", 14: "devmap",
+                 15: "sockmap", 16: "cpumap", 17: "xskmap", 25: "devmap_hash", 27: "ringbuf"}
+SHF_EXECINSTR = 0x4
 
 
 def programs(path: Path) -> list[dict]:
-    """Global functions in program sections: name, section, kind."""
+    """Global functions in executable sections other than .text (those are subprograms):
+    name, section, kind (None for a legacy section name such as `xdp_patch_ports`, which
+    the spec's kind resolves: backends/manifest.py)."""
     out = []
     with path.open("rb") as fh:
         elf = ELFFile(fh)
@@ -47,10 +39,10 @@ def programs(path: Path) -> list[dict]:
             idx = sym["st_shndx"]
             if not isinstance(idx, int):
                 continue
-            sec = elf.get_section(idx).name
-            kind = section_kind(sec)
-            if kind:
-                out.append({"name": sym.name, "section": sec, "kind": kind})
+            sec = elf.get_section(idx)
+            if sec.name == ".text" or not sec["sh_flags"] & SHF_EXECINSTR:
+                continue
+            out.append({"name": sym.name, "section": sec.name, "kind": kind_of_section(sec.name)})
     return sorted(out, key=lambda p: p["name"])
 
 
@@ -97,7 +89,8 @@ def _map_def(types: dict[int, dict], name: str, struct: dict) -> dict:
         if target.get("kind") != "PTR":
             continue
         pointee = types.get(target["type_id"], {})
-        if m["name"] in ("type", "max_entries", "map_flags") and pointee.get("kind") == "ARRAY":
+        if m["name"] in ("type", "max_entries", "map_flags", "pinning") \
+                and pointee.get("kind") == "ARRAY":
             fields[m["name"]] = pointee["nr_elems"]
         elif m["name"] in ("key", "value"):
             fields[m["name"] + "_size"] = _resolve_size(types, target["type_id"])
@@ -106,7 +99,10 @@ def _map_def(types: dict[int, dict], name: str, struct: dict) -> dict:
     mtype = fields.get("type", 0)
     return {"name": name, "type": BTF_MAP_TYPES.get(mtype, str(mtype)),
             "key_size": fields.get("key_size", 0), "value_size": fields.get("value_size", 0),
-            "max_entries": fields.get("max_entries", 0), "flags": fields.get("map_flags", 0)}
+            "max_entries": fields.get("max_entries", 0), "flags": fields.get("map_flags", 0),
+            **({"pin_by_name": True} if fields.get("pinning") else {}),
+            **({"value_size": 4} if BTF_MAP_TYPES.get(mtype, "").endswith("_of_maps")
+               and not fields.get("value_size") else {})}
 
 
 def object_info(path: Path) -> dict:

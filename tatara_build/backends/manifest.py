@@ -14,11 +14,12 @@ from pathlib import Path
 import blake3
 
 from tatara_build import __version__
+from tatara_build.backends.carried import carried_load_rules
 from tatara_build.backends.inspect import object_info
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Project
-from tatara_build.model.kinds import MAP_KINDS
+from tatara_build.model.kinds import MAP_KINDS, kernel_shape
 
 MANIFEST = "tatara.manifest.json"
 SCHEMA = "tatara.manifest/1"
@@ -36,10 +37,17 @@ def write_b3(path: Path) -> None:
     path.with_name(path.name[: -len(".bpf.o")] + ".b3").write_text(f"{h}  {path.name}\n")
 
 
-def object_entry(path: Path, origin: str) -> dict:
+def object_entry(path: Path, origin: str, source: str = "") -> dict:
+    """`source`: the user's file a carried object was copied from (named in messages)."""
     info = object_info(path)
     return {"file": path.name, "origin": origin, **digests(path), "programs": info["programs"],
-            "maps": info["maps"], "license": info["license"], "btf_error": info["btf_error"]}
+            "maps": info["maps"], "license": info["license"], "btf_error": info["btf_error"],
+            **({"source": source} if source else {})}
+
+
+def shown(obj: dict) -> str:
+    """How messages name an object: the user's file for carried ones."""
+    return obj.get("source") or obj["file"]
 
 
 def check_against_spec(project: Project, policy: str, objects: list[dict],
@@ -56,15 +64,19 @@ def check_against_spec(project: Project, policy: str, objects: list[dict],
             assert loc is not None
             got = found.get(snake(prog_name))
             if got is None:
-                diags.append(error(f"policy `{policy}`: object {obj['file']} has no program "
+                diags.append(error(f"policy `{policy}`: object {shown(obj)} has no program "
                                    f"`{snake(prog_name)}` (found: {', '.join(found) or 'none'})",
                                    loc.span("name")))
+            elif got["kind"] is None:
+                got["kind"], got["kind_from"] = loc.spec.kind, "spec"  # legacy SEC() name
             elif got["kind"] != loc.spec.kind:
                 diags.append(error(f"policy `{policy}`: program `{prog_name}` is `{got['kind']}` in "
-                                   f"{obj['file']} (section `{got['section']}`) but the spec says "
+                                   f"{shown(obj)} (section `{got['section']}`) but the spec says "
                                    f"`{loc.spec.kind}`", loc.span("kind")))
             wanted = loc.spec.uses_maps if obj["origin"] == "carried" else pol.spec.maps
             diags += _check_maps(project, policy, obj, maps_in, wanted)
+        if expected.get(obj["file"]):
+            diags += carried_load_rules(project, policy, obj, expected[obj["file"]])
     return _dedupe(diags)
 
 
@@ -79,14 +91,15 @@ def _check_maps(project: Project, policy: str, obj: dict, maps_in: dict,
         got = maps_in.get(snake(name))
         if got is None:
             if obj["btf_error"] is None:
-                out.append(error(f"policy `{policy}`: object {obj['file']} defines no map "
+                out.append(error(f"policy `{policy}`: object {shown(obj)} defines no map "
                                  f"`{snake(name)}`", loc.span("name")))
             continue
-        want = {"type": MAP_KINDS[m.kind].bpftool_type, "key_size": m.key_size,
-                "value_size": m.value_size, "max_entries": m.max_entries}
+        key, value, entries = kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)
+        want = {"type": MAP_KINDS[m.kind].bpftool_type, "key_size": key, "value_size": value,
+                "max_entries": entries}
         diff = [f"{k} {got[k]} (spec {v})" for k, v in want.items() if got.get(k) != v]
         if diff:
-            out.append(error(f"policy `{policy}`: map `{name}` in {obj['file']} disagrees with its "
+            out.append(error(f"policy `{policy}`: map `{name}` in {shown(obj)} disagrees with its "
                              "spec: " + ", ".join(diff), loc.span("kind")))
     return out
 

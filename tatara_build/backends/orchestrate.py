@@ -103,8 +103,8 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
     for carried in crate.objects:
         obj = scratch / f"{carried['name']}.bpf.o"
         shutil.copyfile(crates_root / crate.policy / "objects" / obj.name, obj)
-        expected[obj.name] = [carried["spec_name"]]
-        objects.append(manifest.object_entry(obj, "carried"))
+        expected[obj.name] = list(carried["spec_names"])
+        objects.append(manifest.object_entry(obj, "carried", carried["shown"]))
     for entry in objects:
         manifest.write_b3(scratch / entry["file"])
     return objects, expected
@@ -145,7 +145,7 @@ def _nix_all(project: Project, crates: list[CrateContext], crates_root: Path, ou
         objects = nix_backend.collect(stores[crate.policy], dest, crate.policy, crate.spec_hash,
                                       nixpkgs)
         expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
-        expected.update({f"{o['name']}.bpf.o": [o["spec_name"]] for o in crate.objects})
+        expected.update({f"{o['name']}.bpf.o": list(o["spec_names"]) for o in crate.objects})
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
         if diags:
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",

@@ -8,6 +8,7 @@ packet-test table. Verb modules are imported inside each command so `--help` and
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,33 @@ from tatara_build.cli.common import run_verb
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hermetic eBPF builds from tatara-lisp / TOML / JSON specs.")
+
+
+
+class Backend(StrEnum):
+    """`build --backend`: an Enum so typer rejects anything else as a usage error (exit 2)."""
+
+    cargo = "cargo"
+    nix = "nix"
+
+
+class RuntimeName(StrEnum):
+    """`--runtime` of the verbs that touch the kernel."""
+
+    bpftool = "bpftool"
+    simulated = "simulated"
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    toml = "toml"
+
+
+class MapAction(StrEnum):
+    dump = "dump"
+    get = "get"
+    set = "set"
+
 
 Paths = Annotated[list[Path], typer.Argument(help="spec files or folders")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output for CI")]
@@ -47,11 +75,11 @@ def schema() -> None:
 
 @app.command()
 def export(paths: Paths,
-           fmt_name: Annotated[str, typer.Option("--format", help="json or toml")] = "json",
+           fmt_name: Annotated[ExportFormat, typer.Option("--format", help="json or toml")] = ExportFormat.json,
            out: Annotated[Path | None, typer.Option("-o", "--out", help="write here instead of stdout")] = None,
            as_json: Json = False) -> None:
     """Write the project in the wire form (sorted, deterministic)."""
-    run_verb(lambda: spec_verbs.export(paths, fmt_name, out), as_json)
+    run_verb(lambda: spec_verbs.export(paths, fmt_name.value, out), as_json)
 
 
 @app.command()
@@ -69,17 +97,17 @@ def render(paths: Paths,
 @app.command()
 def build(paths: Paths,
           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
-          backend: Annotated[str, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = "cargo",
+          backend: Annotated[Backend, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = Backend.cargo,
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
-          target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
+          target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default: one per user and toolchain under ~/.cache/tatara-build/target, so new -o folders reuse compiled aya-ebpf)")] = None,
           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
           nixpkgs: Annotated[str | None, typer.Option("--nixpkgs", help="--backend nix: override the rendered flake's pinned nixpkgs (`standin`, a folder, or a flake ref)")] = None,
           as_json: Json = False) -> None:
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
-    run_verb(lambda: build_mod.build(paths, out, backend, as_json, verify_reproducible, verbose,
+    run_verb(lambda: build_mod.build(paths, out, backend.value, as_json, verify_reproducible, verbose,
                                      verify, target_dir, nixpkgs), as_json)
 
 
@@ -119,27 +147,27 @@ Policy = Annotated[str, typer.Argument(help="policy name")]
 SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
 Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder")]
 Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
-Runtime = Annotated[str, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
+Runtime = Annotated[RuntimeName, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
 
 
 @app.command()
 def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-         runtime: Runtime = "bpftool", pin_root: Root = None, as_json: Json = False) -> None:
+         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.plan(policy, paths or [], artifacts, runtime, pin_root, as_json), as_json)
+    run_verb(lambda: rv.plan(policy, paths or [], artifacts, runtime.value, pin_root, as_json), as_json)
 
 
 @app.command()
 def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-          runtime: Runtime = "bpftool", pin_root: Root = None,
+          runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
           as_json: Json = False) -> None:
     """Create maps, load and attach the policy; undo everything on failure."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.apply(policy, paths or [], artifacts, runtime, pin_root, netns, as_json),
+    run_verb(lambda: rv.apply(policy, paths or [], artifacts, runtime.value, pin_root, netns, as_json),
              as_json)
 
 
@@ -154,15 +182,17 @@ def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path(
 
 @app.command()
 def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
-           pin_root: Root = None, as_json: Json = False) -> None:
+           pin_root: Root = None,
+           netns: Annotated[str | None, typer.Option("--netns", help="network namespace the policy was applied in (as given to apply)")] = None,
+           as_json: Json = False) -> None:
     """Remove everything the policy owns, and nothing else."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json), as_json)
+    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json, netns), as_json)
 
 
 @app.command(name="map")
-def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], policy: Policy,
+def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")], policy: Policy,
             name: Annotated[str, typer.Argument(help="map name")], paths: SpecPaths = None,
             key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
@@ -170,7 +200,7 @@ def map_cmd(action: Annotated[str, typer.Argument(help="dump, get or set")], pol
     """Read and write a pinned map by its spec's key and value sizes."""
     from tatara_build.cli.map_verb import map_verb
 
-    run_verb(lambda: map_verb(action, policy, name, paths or [], key, value, pin_root, as_json),
+    run_verb(lambda: map_verb(action.value, policy, name, paths or [], key, value, pin_root, as_json),
              as_json)
 
 

@@ -56,7 +56,7 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
 
 
 def _verify_in_kernel(results) -> dict[str, str]:
-    from tatara_build.backends.verify import verify_object
+    from tatara_build.runtime.verify import verify_object
 
     skipped = {}
     for r in results:

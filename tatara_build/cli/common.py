@@ -17,7 +17,7 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, SourceCache, has_errors, render
 from tatara_build.errors import SpecError, TataraError
 from tatara_build.model.ir import Project
-from tatara_build.model.load import load
+from tatara_build.reader.load import load
 from tatara_build.validate import validate
 
 

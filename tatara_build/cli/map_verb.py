@@ -1,5 +1,6 @@
 """`tatara-build map dump|get|set`: read and write a policy's pinned maps by its spec's
-sizes (keys and values as integers, little-endian, or hex with two digits per byte)."""
+sizes (keys and values as integers, little-endian, or hex with two digits per byte).
+Ring buffers and perf-event arrays carry events, not entries: `events` reads them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | 
     if loc is None:
         raise SpecError(f"no map `{name}` in the spec")
     m = loc.spec
+    if MAP_KINDS[m.kind].streamed:  # bpftool has no entries to show (ring-buf dump: exit 244)
+        raise SpecError(f"map `{name}` is a `{m.kind}`: it holds a stream of events, not "
+                        f"entries by key; read it with `tatara-build events {policy} {name}`")
     pin = PinLayout(snake(policy), root or DEFAULT_ROOT).map_pin(snake(m.name), m.pin_path)
     if not pin.exists():
         raise SpecError(f"map `{name}` is not pinned at {pin}: apply policy `{policy}` first")

@@ -11,7 +11,7 @@ from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
-from tatara_build.runtime.simulated import SimulatedRuntime
+from tatara_build.runtime.simulated import SimulatedRuntime, spec_target
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
 
@@ -34,13 +34,18 @@ def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
     return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
 
 
+def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+    project = load_project(paths or [Path(".")]).project
+    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
+
+
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
-    if runtime == "simulated":
-        actions = SimulatedRuntime().plan(t)
+    if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
+        actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
     else:
         preflight(runtime)
+        t = _target(policy, paths, artifacts, root)
         actions = lifecycle.plan(t, Journal(t.policy))
     _print_actions(actions, as_json, "plan")
     return 0
@@ -48,12 +53,11 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool) -> int:
-    t = _target(policy, paths, artifacts, root)
     preflight(runtime)
     if runtime == "simulated":
-        sim = SimulatedRuntime()
-        actions = sim.apply(t)
+        actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     else:
+        t = _target(policy, paths, artifacts, root)
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")
@@ -77,10 +81,14 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
-           as_json: bool) -> int:
+           as_json: bool, netns: str | None = None) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    n = lifecycle.detach(t, Kernel())
+    applied_in = Journal(t.policy).data.get("applied", {}).get("netns")
+    if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
+        raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
+                        f"`{netns}`: detach --netns {applied_in}")
+    n = lifecycle.detach(t, Kernel(netns))
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:

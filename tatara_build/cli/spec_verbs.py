@@ -70,7 +70,7 @@ def export(paths: list[Path], fmt_name: str, out: Path | None) -> int:
 def rebased_wire(project, base: Path) -> dict:
     """The wire form with each program's source made relative to `base`, so the
     exported file works where it is written (sources are relative to their spec)."""
-    from tatara_build.validate.sources import classify, resolve
+    from tatara_build.model.sources import classify, resolve
 
     wire = project.wire()
     by_name = {p.spec.name: p for p in project.programs}

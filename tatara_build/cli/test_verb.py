@@ -1,4 +1,5 @@
-"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel."""
+"""`tatara-build test PATHS -o OUT`: build, then run every defbpf-test in the kernel; a
+program the verifier refuses fails its tests with the verifier's log (text and --json)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,12 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
             table.add_row(r.name, r.program, r.expected, r.got, str(r.duration_ns),
                           "[green]pass[/green]" if r.passed else "[red]FAIL[/red]")
         Console().print(table)
+        shown: set[str] = set()
         for r in results:
             for p in r.problems:
                 print(f"FAILED {r.name}: {p}")
+            if r.log and r.log not in shown:  # as `build --verify` shows it, once per program
+                shown.add(r.log)
+                print(f"verifier log:\n{r.log}")
         print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1

@@ -14,8 +14,8 @@ from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
 from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
-from tatara_build.validate.sources import classify, resolve
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
+from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
 
@@ -27,18 +27,10 @@ def rust_type(size: int) -> str:
 def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
-    t, n = kind.aya_type, m.max_entries
-    generics = {
-        "HashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
-        "LruHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
-        "PerCpuHashMap": f"<{rust_type(m.key_size)}, {rust_type(m.value_size)}, {n}>",
-        "Array": f"<{rust_type(m.value_size)}, {n}>",
-        "PerCpuArray": f"<{rust_type(m.value_size)}, {n}>",
-        "RingBuf": f"<[u8; 0], {n}>",
-        "PerfEventArray": "",
-        "StackTrace": f"<{n}, 0, {m.value_size // 8}>",
-        "LpmTrie": f"<[u8; {m.key_size - 4}], {rust_type(m.value_size)}, {n}>",
-    }[t]
+    t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
+    generics = kind.aya_generics.format(
+        key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
+        value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"
     one = f"{head} {init}"
@@ -48,26 +40,14 @@ def map_decl(m: MapSpec) -> str:
 def attribute(p: ProgramSpec) -> str:
     """The aya attribute with its arguments, from the kind row and the attach target."""
     kind = PROGRAM_KINDS[p.kind]
-    name, target = f"aya_ebpf::macros::{kind.attribute}", p.attach.target
-    if p.kind == ":tracepoint":
-        category, _, event = target.partition("/")
-        return f'{name}(category = "{category}", name = "{event}")'
-    if p.kind == ":kprobe":
-        fn, _, off = target.partition("+")
-        return f'{name}(function = "{fn}"' + (f', offset = "{off}")' if off else ")")
-    if p.kind == ":lsm":
-        return f'{name}(hook = "{target}")'
-    if p.kind == ":cgroup-skb":
-        return f"{name}({p.attach.direction})"
-    return name
+    fields = target_fields(p.attach.target, p.attach.direction)
+    return f"aya_ebpf::macros::{kind.attribute}" + kind.attr_args.format(**fields)
 
 
 def section(p: ProgramSpec) -> str:
     """The ELF section aya emits for `attribute(p)` (the build checks it)."""
-    t = p.attach.target
-    return {":tracepoint": f"tracepoint/{t}", ":kprobe": f"kprobe/{t}", ":lsm": f"lsm/{t}",
-            ":cgroup-skb": f"cgroup_skb/{p.attach.direction}"}.get(
-        p.kind, PROGRAM_KINDS[p.kind].section)
+    kind = PROGRAM_KINDS[p.kind]
+    return kind.section + kind.section_arg.format(**target_fields(p.attach.target, p.attach.direction))
 
 
 def rust_byte_string(text: str) -> tuple[str, int]:
@@ -152,7 +132,7 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
         return []
     path = resolve(p.file, src.path)
     if src.shape == "object":
-        ctx.objects.append({"name": snake(p.spec.name), "source": path, "spec_name": p.spec.name})
+        _carry(ctx, p.spec.name, path, src.path)
         return []
     licenses[p.spec.name] = p.spec.license
     entry = _program_entry(p, src.shape)
@@ -177,8 +157,19 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     return diags
 
 
+def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
+    """One carried object per source file, however many programs it serves (loaded once);
+    `shown` is the path as the spec writes it, for messages."""
+    for obj in ctx.objects:
+        if obj["source"] == path:
+            obj["spec_names"].append(program)
+            return
+    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
+                        "spec_names": [program], "shown": written})
+
+
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:
-    if m.kind == ":perf-event-array" and m.max_entries != 0:
+    if MAP_KINDS[m.kind].cpu_sized and m.max_entries != 0:
         loc = project.map(m.name)
         return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
                       "use :max-entries 0", loc.span("max_entries") if loc else None)]

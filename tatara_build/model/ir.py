@@ -20,18 +20,14 @@ import blake3
 from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
-ProgramKindWire = Literal[
-    ":xdp", ":tc", ":socket-filter", ":kprobe", ":tracepoint", ":cgroup-skb", ":lsm",
-    ":perf-event",
-]
-MapKindWire = Literal[
-    ":hash", ":lru-hash", ":array", ":per-cpu-hash", ":per-cpu-array", ":ring-buf",
-    ":perf-event-array", ":stack-trace", ":lpm-trie",
-]
+# The wire strings of the kinds table, in its order (the JSON Schema's enums follow it).
+ProgramKindWire = Literal[tuple(PROGRAM_KINDS)]  # type: ignore[valid-type]
+MapKindWire = Literal[tuple(MAP_KINDS)]  # type: ignore[valid-type]
 
 ATTEST_NAMESPACE = "pleme.io/ebpf"
 

@@ -8,7 +8,7 @@ author's). Formatting is idempotent: fmt(fmt(x)) == fmt(x).
 
 from __future__ import annotations
 
-from tatara_build.model.forms import FORMS
+from tatara_build.reader.forms import FORMS
 from tatara_build.reader.lisp import Node, read, to_text, trailing_comments
 
 INDENT = "  "

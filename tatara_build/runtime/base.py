@@ -1,9 +1,12 @@
 """The runtime surface: upstream's BpfRuntime trait, its error kinds, and more.
 
 Seed semantics first (tatara-ebpf runtime.rs): `load_program`, `attach_program`
-(idempotent), `detach_program`, `create_map` (idempotent; a mismatched existing map
-is an error), `LoadedProgram{name, token}`, and the five error kinds with their
-exact messages. Added: map read/write/delete/dump, and `observe` (what is live).
+(idempotent), `detach_program` (detach and unload), `create_map` (idempotent; a
+mismatched existing map is an error), `LoadedProgram{name, token}`, and the five error
+kinds with their exact messages. That is the trait's contract, which the kernel runtime
+keeps; the seed's own SimulatedRuntime only records calls and never fails (see
+runtime/simulated.py, which offers the kernel's rules as a strict mode). Added: map
+read/write/delete/dump, and `observe` (what is live).
 """
 
 from __future__ import annotations
@@ -63,10 +66,18 @@ class LoadedProgram:
 
 
 class BpfRuntime(Protocol):
-    def load_program(self, spec: ProgramSpec) -> LoadedProgram: ...
+    def load_program(self, spec: ProgramSpec) -> LoadedProgram:
+        """Load (and pin) a program; VerifierRejected carries the kernel's log."""
+        ...
 
-    def attach_program(self, prog: LoadedProgram) -> None: ...
+    def attach_program(self, prog: LoadedProgram) -> None:
+        """Attach a loaded program at its spec's attach point; again is a no-op."""
+        ...
 
-    def detach_program(self, prog: LoadedProgram) -> None: ...
+    def detach_program(self, prog: LoadedProgram) -> None:
+        """Detach and unload; the handle is invalid afterwards."""
+        ...
 
-    def create_map(self, spec: MapSpec) -> None: ...
+    def create_map(self, spec: MapSpec) -> None:
+        """Create and pin a map; the same spec again is a no-op, another shape an error."""
+        ...

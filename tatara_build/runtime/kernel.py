@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tatara_build.backends.proc import Result, run
 from tatara_build.model.ir import MapSpec, ProgramSpec
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
-from tatara_build.runtime import bpftool, links
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape
+from tatara_build.runtime import bpftool, links, objprep
 from tatara_build.runtime.base import AttachFailed, Io, MapError, Unsupported
 from tatara_build.runtime.probe import program_types
 
@@ -63,7 +63,7 @@ class Kernel:
         for spec, pin in wanted:
             if pin.exists():
                 self.check_map(spec, pin)
-            else:
+            elif MAP_KINDS[spec.kind].standalone:  # map-in-map: the object creates it
                 missing.append((spec, pin))
         if not missing:
             return []
@@ -71,9 +71,11 @@ class Kernel:
         for spec, pin in missing:
             pin.parent.mkdir(parents=True, exist_ok=True)
             kind = MAP_KINDS[spec.kind]
-            entries = spec.max_entries or (os.cpu_count() or 1)
-            line = (f"map create {pin} type {kind.bpftool_type} key {spec.key_size} value "
-                    f"{spec.value_size} entries {entries} name {spec.name[:15]}")
+            key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
+                                               spec.max_entries)
+            entries = entries or (os.cpu_count() or 1)
+            line = (f"map create {pin} type {kind.bpftool_type} key {key} value "
+                    f"{value} entries {entries} name {spec.name[:15]}")
             lines.append(line + (f" flags {kind.flags}" if kind.flags else ""))
         self.calls += 1
         res = run([bpftool.bpftool_path(), "-n", "-j", "batch", "file", "-"],
@@ -93,10 +95,11 @@ class Kernel:
         shown = bpftool.parse_json(res) if res.ok else None
         if not isinstance(shown, dict):
             raise MapError(f"`{pin}` exists but is not a map: {bpftool.error_text(res)}")
-        want = {"type": MAP_KINDS[spec.kind].bpftool_type, "bytes_key": spec.key_size,
-                "bytes_value": spec.value_size}
-        if spec.max_entries:
-            want["max_entries"] = spec.max_entries
+        key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
+                                           spec.max_entries)
+        want = {"type": MAP_KINDS[spec.kind].bpftool_type, "bytes_key": key, "bytes_value": value}
+        if entries:
+            want["max_entries"] = entries
         diff = [f"{k} {shown.get(k)} (spec {v})" for k, v in want.items() if shown.get(k) != v]
         if diff:
             raise MapError(f"pinned map {pin} does not match spec `{spec.name}`: " + ", ".join(diff))
@@ -106,10 +109,10 @@ class Kernel:
         """`loadall` into a fresh folder; program name -> pin. Raises VerifierRejected."""
         into.parent.mkdir(parents=True, exist_ok=True)
         self.calls += 1
-        res = bpftool.loadall(obj, into, None, rebind)
+        res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
         if not res.ok:
             shutil.rmtree(into, ignore_errors=True)
-            raise bpftool.load_failure(res, obj)
+            raise bpftool.load_failure(res, shown)
         return {p.name: p for p in into.iterdir()}
 
     def prog_info(self, pin: Path) -> dict | None:

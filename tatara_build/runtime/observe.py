@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.runtime.kernel import Kernel, tc_pref
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import Target
@@ -40,21 +41,22 @@ def drift(t: Target, k: Kernel) -> dict:
 
 def _attached(t: Target, k: Kernel, p, prog_id: int, applied: dict) -> bool:
     k.netns = applied.get("netns")
-    if p.kind == ":xdp":
+    how = PROGRAM_KINDS[p.kind].attach
+    if how == "netlink-xdp":
         try:
             return k.xdp_attached(p.attach.target) == prog_id
         except Exception:
             return False
-    if p.kind == ":tc":
+    if how == "tc":
         res = k.tc(["-j", "filter", "show", "dev", p.attach.target, p.attach.direction or "ingress"])
         return res.ok and f'"pref":{tc_pref(p.name)}' in res.stdout.replace(" ", "") \
             and f'"id":{prog_id}' in res.stdout.replace(" ", "")
-    if p.kind == ":cgroup-skb":
+    if how == "cgroup":
         res = k.bpftool(["cgroup", "show", p.attach.target])
         return res.ok and f'"id":{prog_id}' in res.stdout.replace(" ", "")
     recs = applied.get("attach", {}).get(p.name, [])
     return all(Path(r["path"]).exists() for r in recs if r["op"] == "unpin") and (
-        bool(recs) or p.kind == ":socket-filter")
+        bool(recs) or how == "socket")
 
 
 def _extra(t: Target) -> list[dict]:

@@ -11,16 +11,11 @@ from pathlib import Path
 
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Project
-from tatara_build.model.kinds import MAP_KINDS
+from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.probe import scratch_pins
 from tatara_build.testing.packets import build as build_packet
-
-ACTION_VALUES = {"xdp-aborted": 0, "xdp-drop": 1, "xdp-pass": 2, "xdp-tx": 3, "xdp-redirect": 4,
-                 "tc-act-ok": 0, "tc-act-shot": 2, "tc-act-pipe": 3, "tc-act-redirect": 7,
-                 "tc-act-unspec": -1, "allow": 1, "drop": 0, "accept": 0xFFFFFFFF, "ok": 0,
-                 "err": 1, "deny": -1}
 
 
 @dataclass
@@ -32,10 +27,13 @@ class TestResult:
     got: str
     problems: list[str] = field(default_factory=list)
     duration_ns: int = 0
+    log: str = ""  # the verifier's log when the load failed
 
 
-def expected_value(expect: str | int) -> int:
-    v = ACTION_VALUES[expect.removeprefix(":")] if isinstance(expect, str) else expect
+def expected_value(kind: str, expect: str | int) -> int:
+    """The number a program of `kind` returns for the test's `expect` (action or number)."""
+    v = action_value(PROGRAM_KINDS[kind], expect.removeprefix(":")) \
+        if isinstance(expect, str) else expect
     return v & 0xFFFFFFFF
 
 
@@ -57,12 +55,13 @@ def _value_sum(entry: dict) -> int:
 
 def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
     s = test.spec
-    want = expected_value(s.expect)
+    want = expected_value(project.program(s.program).spec.kind, s.expect)
     label = s.expect if isinstance(s.expect, str) else str(s.expect)
     res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
     if not res.ok:
-        return TestResult(s.name, s.program, False, label, "load failed",
-                          [str(bpftool.load_failure(res, obj))])
+        err = bpftool.load_failure(res, obj)
+        return TestResult(s.name, s.program, False, label, "load failed", [str(err)],
+                          log=getattr(err, "log", ""))
     for e in s.maps_before:
         m = project.map(e.map).spec  # type: ignore[union-attr]
         bpftool.map_update(scratch / "maps" / snake(e.map), encode(str(e.key), m.key_size, "key"),

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.diagnostics import Diagnostic, error, note
 from tatara_build.model.kinds import (
     LPM_MAX_KEY,
     MAP_KINDS,
     MAX_VALUE_SIZE,
     PAGE_SIZE,
     STACK_TRACE_MAX_VALUE,
+    ring_bytes,
 )
+from tatara_build.model.sources import classify
 from tatara_build.validate.context import Context
 
 PER_CPU_VALUE_MAX = 32768  # PCPU_MIN_UNIT_SIZE
 HASH_KEY_MAX = 512  # MAX_BPF_STACK
+RING_MAX = 1 << 31  # the largest power-of-two ring buffer size a u32 max_entries holds
 
 
 def _key(kind, key: int) -> str | None:
@@ -24,6 +27,8 @@ def _key(kind, key: int) -> str | None:
         return f"key_size must be 4 for `{kind.wire}` (a u32 index), got {key}"
     if rule == "0" and key != 0:
         return f"key_size must be 0 for `{kind.wire}`, got {key}"
+    if rule == "0|4" and key not in (0, 4):
+        return f"key_size must be 0 or 4 for `{kind.wire}` (a u32 CPU index), got {key}"
     if rule == ">0" and not 0 < key <= HASH_KEY_MAX:
         return f"key_size must be 1..={HASH_KEY_MAX} for `{kind.wire}`, got {key}"
     if rule == ">=5" and not 5 <= key <= LPM_MAX_KEY:
@@ -38,6 +43,9 @@ def _value(kind, value: int) -> str | None:
         return f"value_size must be 0 for `{kind.wire}`, got {value}"
     if rule == "4" and value != 4:
         return f"value_size must be 4 for `{kind.wire}`, got {value}"
+    if rule == "4|8" and value not in (4, 8):
+        return (f"value_size must be 4 or 8 for `{kind.wire}` (a handle, optionally with a "
+                f"program fd), got {value}")
     if rule == "x8" and (value == 0 or value % 8 or value > STACK_TRACE_MAX_VALUE):
         return (f"value_size must be a multiple of 8 in 8..={STACK_TRACE_MAX_VALUE} for "
                 f"`{kind.wire}` (8 bytes per frame), got {value}")
@@ -56,7 +64,21 @@ def _entries(kind, entries: int) -> str | None:
                                 or entries & (entries - 1)):
         return (f"max_entries of `{kind.wire}` is its byte size and must be a power-of-two "
                 f"multiple of {PAGE_SIZE}, got {entries}")
+    if rule == "page-up" and entries == 0:
+        return f"max_entries of `{kind.wire}` is its byte size and must be > 0"
+    if rule == "page-up" and ring_bytes(entries) > RING_MAX:
+        return (f"max_entries of `{kind.wire}` is its byte size, at most {RING_MAX} (a "
+                f"power of two in a u32), got {entries}")
     return None
+
+
+def _rounding(kind, entries: int) -> str | None:
+    """The seed's note: a ring buffer's byte size is rounded up to a page (here: to a
+    power-of-two multiple of one, which is what the kernel takes)."""
+    if kind.entries_rule != "page-up" or not entries or ring_bytes(entries) == entries:
+        return None
+    return (f"max_entries {entries} of `{kind.wire}` is rounded up to {ring_bytes(entries)} "
+            f"bytes (a power-of-two multiple of the {PAGE_SIZE}-byte page)")
 
 
 def size_rules(ctx: Context) -> Iterable[Diagnostic]:
@@ -68,6 +90,33 @@ def size_rules(ctx: Context) -> Iterable[Diagnostic]:
                                ("max_entries", _entries(kind, s.max_entries))):
             if problem:
                 yield error(f"map `{s.name}`: {problem}", m.span(field) or m.span("kind"))
+        rounded = _rounding(kind, s.max_entries)
+        if rounded and not _entries(kind, s.max_entries):
+            yield note(f"map `{s.name}`: {rounded}", m.span("max_entries") or m.span("kind"))
 
 
-RULES = [size_rules]
+def aya_rules(ctx: Context) -> Iterable[Diagnostic]:
+    """Maps of a policy that renders an aya crate must have an aya-ebpf 0.2.1 btf_maps type
+    (model/kinds.py `aya_type`, `aya_value`); carried C objects may use any kind."""
+    rendered: set[str] = set()
+    for pol in ctx.project.policies:
+        progs = [ctx.project.program(n) for n in pol.spec.programs]
+        if any(p and (src := classify(p.spec.source)) and src.shape != "object" for p in progs):
+            rendered.update(pol.spec.maps)
+    for m in ctx.project.maps:
+        s, kind = m.spec, MAP_KINDS[m.spec.kind]
+        if s.name not in rendered:
+            continue
+        if not kind.aya_type:
+            yield error(f"map `{s.name}`: `{kind.wire}` cannot be rendered into an aya crate "
+                        "(aya-ebpf 0.2.1 declares a map of maps with the inner map's type, "
+                        "which a spec cannot state)", m.span("kind"),
+                        "use it from a carried C object (.bpf.o) only")
+        elif kind.aya_value and s.value_size != kind.aya_value:
+            yield error(f"map `{s.name}`: aya-ebpf 0.2.1's {kind.aya_type} has a "
+                        f"{kind.aya_value}-byte value, got value_size {s.value_size}",
+                        m.span("value_size") or m.span("kind"),
+                        f"set value_size {kind.aya_value}, or carry a C object")
+
+
+RULES = [size_rules, aya_rules]

@@ -44,20 +44,20 @@ def target_check(ctx: Context) -> Iterable[Diagnostic]:
                         "got empty target", prog.span("attach") or prog.span("kind"))
 
 
-def _target_problem(kind: str, target: str) -> tuple[str, str] | None:
-    """(problem, help) for a non-empty target that does not fit the kind."""
-    if kind in (":xdp", ":tc") and not IFNAME.match(target):
+def _target_problem(rule: str, target: str) -> tuple[str, str] | None:
+    """(problem, help) for a non-empty target that does not fit the kind's `target_rule`."""
+    if rule == "ifname" and not IFNAME.match(target):
         return ("is not an interface name (1-15 of letters, digits, `_`, `.`, `-`)",
                 'e.g. :attach (:target "eth0")')
-    if kind == ":tracepoint" and not TRACEPOINT.match(target):
+    if rule == "tracepoint" and not TRACEPOINT.match(target):
         return ("is not a tracepoint `category/name`", 'e.g. "syscalls/sys_enter_openat"')
-    if kind == ":kprobe" and not KSYM.match(target):
+    if rule == "ksym" and not KSYM.match(target):
         return ("is not a kernel symbol (optionally `+offset`)", 'e.g. "do_sys_openat2"')
-    if kind == ":lsm" and not LSM_HOOK.match(target):
+    if rule == "lsm-hook" and not LSM_HOOK.match(target):
         return ("is not an LSM hook name", 'e.g. "file_open"')
-    if kind == ":cgroup-skb" and (not CGROUP.match(target) or "/../" in target + "/"):
+    if rule == "cgroup" and (not CGROUP.match(target) or "/../" in target + "/"):
         return ("is not a cgroup v2 path under /sys/fs/cgroup", 'e.g. "/sys/fs/cgroup/unified/web"')
-    if kind == ":perf-event":
+    if rule == "perf-event":
         m = PERF_EVENT.match(target)
         if not m or m.group(2) not in PERF_EVENTS[m.group(1)]:
             return ("is not a perf event `software|hardware/<event>[@<N>hz]`",
@@ -72,11 +72,11 @@ def attach_check(ctx: Context) -> Iterable[Diagnostic]:
         k = PROGRAM_KINDS[s.kind]
         target, direction = s.attach.target, s.attach.direction
         tspan = prog.span("attach.target")
-        if target and s.kind != ":socket-filter":
-            problem = _target_problem(s.kind, target)
+        if target and k.target_rule:
+            problem = _target_problem(k.target_rule, target)
             if problem:
                 yield error(f"program `{s.name}`: target `{target}` {problem[0]}", tspan, problem[1])
-        elif not target and s.kind in (":tracepoint", ":kprobe", ":lsm", ":cgroup-skb", ":perf-event"):
+        elif not target and k.target_rule and not k.needs_target:
             yield error(f"program `{s.name}`: kind `{s.kind}` needs `:attach (:target ...)`",
                         prog.span("attach") or prog.span("kind"))
         dspan = prog.span("attach.direction")
@@ -86,7 +86,7 @@ def attach_check(ctx: Context) -> Iterable[Diagnostic]:
                         f"\"egress\", got {got}", dspan, ':attach (:target "eth0" :direction "ingress")')
         elif not k.direction and direction is not None:
             yield error(f"program `{s.name}`: kind `{s.kind}` takes no :direction", dspan)
-        if s.kind == ":socket-filter":
+        if k.attach == "socket":
             yield note(f"program `{s.name}`: socket filters are loaded and pinned; a process "
                        "attaches them to its socket (SO_ATTACH_BPF)", prog.span("kind"))
 

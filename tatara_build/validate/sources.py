@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.model.load import bpf_fn_file_forms
+from tatara_build.model.sources import Source, classify, resolve
 from tatara_build.model.suggest import suggest
+from tatara_build.reader.load import bpf_fn_file_forms
 from tatara_build.validate.context import Context
 
 UNRECOGNIZED = "source `{0}`: shape not recognized — expected `*.rs`, `*.bpf.o`, or `*.tlisp:<fn>`"
-
-
-@dataclass(frozen=True)
-class Source:
-    shape: str  # rust | object | lisp
-    path: str
-    fn: str = ""
-
-
-def classify(source: str) -> Source | None:
-    """Upstream classify_source: ordered suffix tests, then the first `:`."""
-    if source.endswith(".rs"):
-        return Source("rust", source)
-    if source.endswith(".bpf.o") or source.endswith(".o"):
-        return Source("object", source)
-    left, sep, right = source.partition(":")
-    if sep and left.endswith(".tlisp"):
-        return Source("lisp", left, right)
-    return None
-
-
-def resolve(spec_file: str, path: str) -> Path:
-    """Source paths are relative to the spec file that names them."""
-    p = Path(path)
-    return p if p.is_absolute() else Path(spec_file).parent / p
 
 
 def source_rules(ctx: Context) -> Iterable[Diagnostic]:

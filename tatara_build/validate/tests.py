@@ -6,18 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
-from tatara_build.model.kinds import PROGRAM_KINDS, UPSTREAM_GENERIC_ACTIONS
+from tatara_build.model.kinds import PROGRAM_KINDS, actions_of, runnable_kinds
 from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
-
-TEST_RUN_KINDS = (":xdp", ":tc", ":cgroup-skb", ":socket-filter")
-
-
-def actions_of(kind: str) -> list[str]:
-    acts = list(PROGRAM_KINDS[kind].actions)
-    if kind != ":cgroup-skb":
-        acts += [a for a in UPSTREAM_GENERIC_ACTIONS if a not in acts]
-    return acts
 
 
 def test_rules(ctx: Context) -> Iterable[Diagnostic]:
@@ -35,15 +26,17 @@ def test_rules(ctx: Context) -> Iterable[Diagnostic]:
                         f"did you mean `{hint}`?" if hint else None)
             continue
         kind = prog.spec.kind
-        if kind not in TEST_RUN_KINDS:
+        if not PROGRAM_KINDS[kind].test_run:
+            runnable = ", ".join(k.removeprefix(":") for k in runnable_kinds())
             yield error(f"test `{s.name}`: `{kind}` programs cannot be test-run "
-                        "(BPF_PROG_TEST_RUN takes packets: xdp, tc, cgroup-skb, socket-filter)",
+                        f"(BPF_PROG_TEST_RUN takes packets: {runnable})",
                         t.span("program"))
         if isinstance(s.expect, str):
             action = s.expect.removeprefix(":")
-            if action not in actions_of(kind):
+            actions = actions_of(PROGRAM_KINDS[kind])
+            if action not in actions:
                 yield error(f"test `{s.name}`: `{s.expect}` is not an action of `{kind}` "
-                            f"(allowed: {', '.join(':' + a for a in actions_of(kind))})",
+                            f"(allowed: {', '.join(':' + a for a in actions)})",
                             t.span("expect"))
         yield from _maps(ctx, t, prog)
         yield from _packet(t)

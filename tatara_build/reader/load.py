@@ -6,9 +6,9 @@ from pathlib import Path
 
 from tatara_build.diagnostics import Diagnostic, SourceCache, error
 from tatara_build.errors import SpecError
-from tatara_build.model.forms import compile_forms
 from tatara_build.model.ir import Project
 from tatara_build.reader import lisp, structured
+from tatara_build.reader.forms import compile_forms
 
 SPEC_SUFFIXES = (".tlisp", ".toml", ".json")
 SKIP_DIRS = {".git", "target", "node_modules", "__pycache__", ".direnv", "result"}
