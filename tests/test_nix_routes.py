@@ -80,3 +80,21 @@ def test_fresh_output_folder_reuses_compiled_dependencies(tmp_path):
     assert json.loads(fresh.stdout)["policies"][0]["compiled"] is True
     after = {p.name: p.stat().st_mtime_ns for p in deps.glob("libaya_ebpf*.rlib")}
     assert after == before  # the new folder's build reused them
+
+
+def test_cargo_json_messages_give_artifact_and_rendered_errors():
+    from tatara_build.backends.cargo_backend import read_messages
+
+    lines = [
+        json.dumps({"reason": "compiler-artifact", "target": {"name": "aya_ebpf", "kind": ["lib"]},
+                    "executable": None, "fresh": True}),
+        json.dumps({"reason": "compiler-message", "message": {
+            "rendered": "error[E0308]: mismatched types\n --> src/main.rs:3:5\n", "level": "error"}}),
+        json.dumps({"reason": "compiler-artifact", "target": {"name": "edge", "kind": ["bin"]},
+                    "executable": "/t/bpfel-unknown-none/release/edge", "fresh": False}),
+        "not json: cargo's own text",
+        json.dumps({"reason": "build-finished", "success": True}),
+    ]
+    exe, rendered = read_messages("\n".join(lines), "edge")
+    assert exe == "/t/bpfel-unknown-none/release/edge"
+    assert rendered == ["error[E0308]: mismatched types\n --> src/main.rs:3:5"]

@@ -90,6 +90,7 @@ def doctor(as_json: bool) -> int:
         ("rustc", tc.rustc.path, tc.rustc.version, f"LLVM {tc.llvm}" if tc.llvm else ""),
         ("cargo", tc.cargo.path, tc.cargo.version, ""),
         ("rust-src", tc.rust_src, "", "-Z build-std=core for bpfel-unknown-none"),
+        ("bpfel core", tc.bpf_sysroot, "", "prebuilt core (scripts/setup-bpf-sysroot.sh): no build-std"),
         ("assembler", tc.assembler.path, tc.assembler.version, "the asm route (no bpf-linker)"),
         ("bpf-linker", tc.bpf_linker.path, tc.bpf_linker.version,
          f"LLVM {tc.bpf_linker_llvm}" if tc.bpf_linker_llvm else tc.bpf_linker.note),
