@@ -37,9 +37,13 @@ def forget_nix_outputs(out: Path) -> None:
     crates = subprocess.run(["nix-store", "-q", "--references", *drvs], capture_output=True,
                             text=True).stdout.split()
     crate_outs = subprocess.run(["nix-store", "-q", "--outputs",
-                                 *[d for d in crates if "-bpf-" in d]],
+                                 *[d for d in crates if "-bpf-" in d and d.endswith("-0.1.0.drv")]],
                                 capture_output=True, text=True).stdout.split()
-    subprocess.run(["nix-store", "--delete", *stores, *crate_outs], capture_output=True)
+    for path in [*stores, *crate_outs]:
+        subprocess.run(["nix-store", "--delete", path], capture_output=True)
+    left = [p for p in [*stores, *crate_outs] if Path(p).exists()]
+    if left:
+        sys.exit(f"could not delete {left} from the store (still alive?)")
 
 
 def main() -> int:
