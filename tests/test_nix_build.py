@@ -91,7 +91,7 @@ def test_every_example_policy_builds_sandboxed_with_b3(nix_objects):
 
 
 def test_nix_objects_load_in_the_kernel(nix_objects):
-    from tatara_build.backends.verify import verify_object
+    from tatara_build.runtime.verify import verify_object
 
     require_kernel()
     loaded, skipped = [], []
