@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 tatara-build check examples/
-tatara-build render examples/ -o out/
+tatara-build render examples/ -o out/        # out/crates/<policy>/, which build reuses
 tatara-build build examples/ -o out/ --verify
 ls -l out/artifacts/*/
 tatara-build test examples/ -o out/

@@ -1,7 +1,9 @@
 """Typed fatal errors with exit codes; the CLI is the one place that catches them.
 
-Exit codes: 0 ok, 1 user or spec error, 2 usage, 3 build failure, 4 kernel/runtime
-failure, 5 missing tool or environment (no bpftool, not root, no bpffs).
+Exit codes: 0 ok, 1 user or spec error, 2 usage (typer's, at parse time: no error class
+here), 3 build failure, 4 kernel/runtime failure, 5 missing tool or environment (no
+bpftool, not root, no bpffs), 6 `status` found drift (the kernel differs from the spec and
+artifacts; not an error), 70 internal error (cli/common.py).
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from tatara_build.diagnostics import Diagnostic
 
 EXIT_SPEC = 1
-EXIT_USAGE = 2
 EXIT_BUILD = 3
 EXIT_KERNEL = 4
 EXIT_ENV = 5
+EXIT_DRIFT = 6  # `status`: the kernel differs from the spec (not an error)
 
 
 class TataraError(Exception):

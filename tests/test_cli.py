@@ -70,5 +70,5 @@ def test_examples_are_formatted():
 def test_schema_is_json_schema():
     r = run_cli("schema")
     data = json.loads(r.stdout)
-    assert set(data["properties"]) == {"maps", "programs", "policies", "tests"}
+    assert set(data["properties"]) == {"maps", "programs", "policies", "tests", "structs"}
     assert ":per-cpu-array" in json.dumps(data)

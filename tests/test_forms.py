@@ -11,7 +11,7 @@ def test_canonical_forms_compile(spec):
     d = spec(a_DOT_tlisp=MAP + '(defbpf-policy :name "p" :description "d" :maps ("m"))\n')
     from tatara_build.cli.common import load_project
     p = load_project([d]).project
-    assert p.maps[0].spec.model_dump() == {"name": "m", "kind": ":hash", "key_size": 4,
+    assert p.maps[0].spec.wire() == {"name": "m", "kind": ":hash", "key_size": 4,
                                            "value_size": 8, "max_entries": 16, "pin_path": None}
     assert p.policies[0].spec.programs == []
 
@@ -31,7 +31,8 @@ def test_unknown_keyword_with_did_you_mean(spec):
     d = spec(a_DOT_tlisp='(defbpf-map :name "m" :kind :hash :key-size 4 :value-sise 8 :max-entries 1)')
     [msg] = messages(d)
     assert msg == ("compile error in :value-sise: unknown keyword (did you mean :value-size?; "
-                   "allowed: :key-size, :kind, :max-entries, :name, :pin-path, :value-size)")
+                   "allowed: :key-size, :key-struct, :kind, :max-entries, :name, :pin-path, :value-size, "
+                   ":value-struct)")
     assert "1 | (defbpf-map" in rendered(d)
 
 

@@ -26,8 +26,6 @@ WIRES = set(PROGRAM_KINDS) | set(MAP_KINDS)
 NOT_YET = {
     "runtime/kernel.py": "runtime helper (attach paths)",
     "runtime/lifecycle.py": "runtime helper (attach paths)",
-    "lower/bpf_fn.py": "dsl helper (packet constructors, actions)",
-    "lower/bpf_fn": "dsl helper (packet constructors, actions)",
 }
 
 WHERE = """\

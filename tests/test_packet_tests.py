@@ -36,9 +36,9 @@ def test_packet_builder_layers_and_checksum():
 
 BASE = ('(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
         '(defbpf-program :name "p" :kind :xdp :attach (:target "e") :source "a.tlisp:f" :uses-maps ("m"))\n'
-        '(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") :source "a.tlisp:f")\n'
+        '(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") :source "a.tlisp:g")\n'
         '(defbpf-policy :name "pol" :description "d" :programs ("p" "tp") :maps ("m"))\n'
-        '(bpf-fn f (ctx) (return :xdp-pass))\n')
+        '(bpf-fn f (ctx) (return :xdp-pass))\n(bpf-fn g (ctx) (return :ok))\n')
 
 
 @pytest.mark.parametrize("test_form, expect", [
@@ -77,7 +77,7 @@ def _run_tests(path, tmp_path, *extra):
 
 @pytest.mark.kernel
 @pytest.mark.compile
-@pytest.mark.parametrize("path, count", [(EXAMPLES, 7), (DSL, 17)])
+@pytest.mark.parametrize("path, count", [(EXAMPLES, 9), (DSL, 17)])
 def test_every_declared_test_passes_in_the_kernel(path, count, tmp_path):
     require_kernel()
     r = _run_tests(path, tmp_path, "--json")
@@ -91,7 +91,7 @@ def test_every_declared_test_passes_in_the_kernel(path, count, tmp_path):
 def test_a_failing_expectation_exits_1_with_a_summary(spec, tmp_path):
     require_kernel()
     base = BASE.replace('(defbpf-program :name "tp" :kind :tracepoint :attach (:target "a/b") '
-                        ':source "a.tlisp:f")\n', "").replace('("p" "tp")', '("p")')
+                        ':source "a.tlisp:g")\n', "").replace('("p" "tp")', '("p")')
     d = spec({"a.tlisp": base + '(defbpf-test :name "wrong" :program "p" :expect :xdp-drop\n'
                                 '  :maps-after ((:map "m" :key 0 :value 3)))\n'})
     r = _run_tests(d / "a.tlisp", tmp_path)

@@ -74,7 +74,7 @@ def test_two_renders_identical_and_second_writes_nothing(tmp_path):
 
 def test_check_lists_changes_and_exits_1(tmp_path):
     assert run_cli("render", str(EXAMPLES), "-o", str(tmp_path)).returncode == 0
-    target = tmp_path / "edge_protection" / "src" / "main.rs"
+    target = tmp_path / "crates" / "edge_protection" / "src" / "main.rs"
     target.write_text("// edited\n")
     r = run_cli("render", str(EXAMPLES), "-o", str(tmp_path), "--check")
     assert r.returncode == 1 and f"would write {target}" in r.stdout
@@ -89,12 +89,14 @@ def test_stale_files_removed_but_foreign_files_kept(tmp_path, spec):
                          '(bpf-fn f (ctx) (return :xdp-pass))\n'})
     out = tmp_path / "out"
     assert run_cli("render", str(d / "a.tlisp"), "-o", str(out)).returncode == 0
-    (out / "mine.txt").write_text("keep")
+    (out / "crates" / "mine.txt").write_text("keep")
     text = (d / "a.tlisp").read_text().replace('"one"', '"two"')
     (d / "a.tlisp").write_text(text)
     assert run_cli("render", str(d / "a.tlisp"), "-o", str(out)).returncode == 0
-    assert not (out / "one").exists() or not any((out / "one").rglob("*.rs"))
-    assert (out / "two" / "src" / "main.rs").exists() and (out / "mine.txt").read_text() == "keep"
+    crates = out / "crates"  # render -o OUT writes OUT/crates/<policy>/, as build does
+    assert not (crates / "one").exists() or not any((crates / "one").rglob("*.rs"))
+    assert (crates / "two" / "src" / "main.rs").exists()
+    assert (crates / "mine.txt").read_text() == "keep"
 
 
 @pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../../x", "a//b", "./a"])

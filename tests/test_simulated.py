@@ -17,7 +17,7 @@ from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.model.kinds import kernel_shape, ring_bytes
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError
 from tatara_build.runtime.simulated import SimulatedRuntime
-from tests.conftest import messages, run_cli
+from tests.conftest import EXAMPLES, messages, run_cli
 
 
 def sample_program(name: str = "drop_syn") -> ProgramSpec:
@@ -177,7 +177,9 @@ def test_plan_simulated_is_strict_but_apply_simulated_records_like_the_seed(spec
     the seed's recording runtime does not."""
     import os
 
-    folder = spec({"a.tlisp": CLASH.format(pid=os.getpid()), "p.bpf.o": ""})
+    folder = spec({"a.tlisp": CLASH.format(pid=os.getpid())})
+    # check refuses a carried object that is not BPF ELF: carry a real one
+    (folder / "p.bpf.o").write_bytes((EXAMPLES / "precompiled/count_udp.bpf.o").read_bytes())
     root = f"/sys/fs/bpf/clash-{os.getpid()}"
     common = ["pol", str(folder), "--artifacts", str(tmp_path / "none"), "--runtime",
               "simulated", "--pin-root", root]

@@ -18,9 +18,15 @@ def mp(name="m", kind=":hash", key=4, value=8, entries=16, extra=""):
             f':max-entries {entries} {extra})\n')
 
 
+# an ELF header for a little-endian BPF object (e_machine 247): what check reads of it
+BPF_ELF = b"\x7fELF\x02\x01\x01" + bytes(11) + (247).to_bytes(2, "little") + bytes(44)
+
+
 def errs(spec, text, severity="error"):
-    return messages(spec({"a.tlisp": text, "b.bpf.o": "", "f.rs": "",
-                          "body.tlisp": "(bpf-fn go (ctx) (return :xdp-pass))"}), severity)
+    folder = spec({"a.tlisp": text, "f.rs": "pub fn run(_ctx: &XdpContext) -> u32 { 2 }\n",
+                   "body.tlisp": "(bpf-fn go (ctx) (return :xdp-pass))"})
+    (folder / "b.bpf.o").write_bytes(BPF_ELF)
+    return messages(folder, severity)
 
 
 # --- the seed policy check, exact upstream messages -------------------------------------

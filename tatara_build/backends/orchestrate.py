@@ -23,6 +23,7 @@ from tatara_build.errors import BuildError
 from tatara_build.lower.aya import CrateContext
 from tatara_build.lower.cargo_lock import aya_ebpf_version
 from tatara_build.model.ir import Project
+from tatara_build.outlayout import OutLayout
 from tatara_build.render.writer import write_tree
 
 KEY_FILE = ".build-key"
@@ -53,10 +54,10 @@ def build_key(files: dict[str, bytes], prefix: str, tc: Toolchain) -> str:
     return h.hexdigest()
 
 
-def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: Path,
+def build_policy(project: Project, crate: CrateContext, out: OutLayout,
                  files: dict[str, bytes], tc: Toolchain, echo: bool = False,
                  target_dir: Path | None = None) -> PolicyResult:
-    dest = out / "artifacts" / crate.policy
+    dest = out.artifact(crate.policy)
     key = build_key(files, f"{crate.policy}/", tc)
     if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
             and (dest / manifest.MANIFEST).exists():
@@ -66,7 +67,7 @@ def build_policy(project: Project, crate: CrateContext, crates_root: Path, out: 
                                     else _mk(dest.parent)))
     scratch.chmod(0o755)
     try:
-        objects, expected = _make_objects(crate, crates_root,
+        objects, expected = _make_objects(crate, out.crates,
                                           target_dir or cargo_backend.shared_target_dir(tc),
                                           scratch, tc, echo)
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
@@ -110,36 +111,35 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
     return objects, expected
 
 
-def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes], out: Path,
-              on_policy: Callable[[str], None] | None = None, echo: bool = False,
+def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes],
+              out: OutLayout, on_policy: Callable[[str], None] | None = None, echo: bool = False,
               tc: Toolchain | None = None, target_dir: Path | None = None,
               backend: str = "cargo", nixpkgs: str | None = None) -> list[PolicyResult]:
-    out = out.resolve()  # cargo runs inside each crate: relative paths would move
+    out = out.resolved()
     target_dir = target_dir.resolve() if target_dir else None
-    crates_root = out / "crates"
-    write_tree(crates_root, files)
+    write_tree(out.crates, files)
     if backend == "nix":
-        return _nix_all(project, crates, crates_root, out, on_policy, echo, nixpkgs)
+        return _nix_all(project, crates, out, on_policy, echo, nixpkgs)
     tc = tc or detect()
     results = []
     for crate in crates:
         if on_policy:
             on_policy(crate.policy)
-        results.append(build_policy(project, crate, crates_root, out, files, tc, echo, target_dir))
+        results.append(build_policy(project, crate, out, files, tc, echo, target_dir))
     return results
 
 
-def _nix_all(project: Project, crates: list[CrateContext], crates_root: Path, out: Path,
-             on_policy, echo: bool, nixpkgs: str | None) -> list[PolicyResult]:
+def _nix_all(project: Project, crates: list[CrateContext], out: OutLayout, on_policy,
+             echo: bool, nixpkgs: str | None) -> list[PolicyResult]:
     """`nix build` every policy at once, then check each Nix-built object against its spec."""
     from tatara_build.backends import nix_backend
 
     if on_policy:
         on_policy(", ".join(c.policy for c in crates))
-    stores = nix_backend.build_policies(crates_root, [c.policy for c in crates], nixpkgs, echo)
+    stores = nix_backend.build_policies(out.crates, [c.policy for c in crates], nixpkgs, echo)
     results = []
     for crate in crates:
-        dest = out / "artifacts" / crate.policy
+        dest = out.artifact(crate.policy)
         if dest.exists():
             shutil.rmtree(dest)
         objects = nix_backend.collect(stores[crate.policy], dest, crate.policy, crate.spec_hash,

@@ -8,16 +8,22 @@ packet-test table. Verb modules are imported inside each command so `--help` and
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tatara_build import __version__
-from tatara_build.cli import check as check_mod
-from tatara_build.cli import spec_verbs
-from tatara_build.cli.common import run_verb
+from tatara_build import DEFAULT_FLAKE_INPUT, __version__
+from tatara_build.outlayout import DEFAULT_ARTIFACTS, DEFAULT_OUT
+
+
+def run_verb(fn, as_json: bool) -> None:
+    """cli/common.py's one catch, imported when a verb runs (it loads pydantic)."""
+    from tatara_build.cli.common import run_verb as run
+
+    run(fn, as_json)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Hermetic eBPF builds from tatara-lisp / TOML / JSON specs.")
@@ -56,6 +62,8 @@ Json = Annotated[bool, typer.Option("--json", help="machine-readable output for 
 @app.command()
 def check(paths: Paths, as_json: Json = False) -> None:
     """Read and validate specs; report every problem."""
+    from tatara_build.cli import check as check_mod
+
     run_verb(lambda: check_mod.check(paths, as_json), as_json)
 
 
@@ -64,12 +72,16 @@ def fmt(paths: Paths,
         check_only: Annotated[bool, typer.Option("--check", help="list files that would change; exit 1 if any")] = False,
         as_json: Json = False) -> None:
     """Rewrite .tlisp files in the canonical keyword style (comments kept)."""
+    from tatara_build.cli import spec_verbs
+
     run_verb(lambda: spec_verbs.fmt(paths, check_only, as_json), as_json)
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the TOML/JSON spec form."""
+    from tatara_build.cli import spec_verbs
+
     run_verb(spec_verbs.schema, False)
 
 
@@ -79,14 +91,16 @@ def export(paths: Paths,
            out: Annotated[Path | None, typer.Option("-o", "--out", help="write here instead of stdout")] = None,
            as_json: Json = False) -> None:
     """Write the project in the wire form (sorted, deterministic)."""
+    from tatara_build.cli import spec_verbs
+
     run_verb(lambda: spec_verbs.export(paths, fmt_name.value, out), as_json)
 
 
 @app.command()
 def render(paths: Paths,
-           out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+           out: Annotated[Path, typer.Option("-o", "--out", help="output folder: OUT/crates, OUT/artifacts, OUT/target")] = DEFAULT_OUT,
            check_only: Annotated[bool, typer.Option("--check", help="write nothing; exit 1 listing what would change")] = False,
-           flake_input: Annotated[str, typer.Option("--flake-input", help="the tatara-build flake the rendered flake.nix uses")] = "github:pleme-io/tatara-build",
+           flake_input: Annotated[str, typer.Option("--flake-input", help="the tatara-build flake the rendered flake.nix uses")] = DEFAULT_FLAKE_INPUT,
            as_json: Json = False) -> None:
     """Lower each policy to an aya crate (plus carried .bpf.o objects) and a flake."""
     from tatara_build.cli import render as render_mod
@@ -96,7 +110,7 @@ def render(paths: Paths,
 
 @app.command()
 def build(paths: Paths,
-          out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+          out: Annotated[Path, typer.Option("-o", "--out", help="output folder: OUT/crates, OUT/artifacts, OUT/target")] = DEFAULT_OUT,
           backend: Annotated[Backend, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = Backend.cargo,
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
@@ -113,7 +127,7 @@ def build(paths: Paths,
 
 @app.command(name="test")
 def test_cmd(paths: Paths,
-             out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("out"),
+             out: Annotated[Path, typer.Option("-o", "--out", help="output folder: OUT/crates, OUT/artifacts, OUT/target")] = DEFAULT_OUT,
              name: Annotated[list[str] | None, typer.Option("--name", "-k", help="run only these tests")] = None,
              target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder")] = None,
              as_json: Json = False) -> None:
@@ -145,13 +159,13 @@ def doctor(as_json: Json = False) -> None:
 
 Policy = Annotated[str, typer.Argument(help="policy name")]
 SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
-Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder")]
+Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder (OUT/artifacts)")]
 Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
 Runtime = Annotated[RuntimeName, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
 
 
 @app.command()
-def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
          runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
@@ -160,7 +174,7 @@ def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("o
 
 
 @app.command()
-def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
           runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
           as_json: Json = False) -> None:
@@ -172,7 +186,7 @@ def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("
 
 
 @app.command()
-def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
            pin_root: Root = None, as_json: Json = False) -> None:
     """Compare the policy with what is live (missing, extra, different tag); exit 1 on drift."""
     from tatara_build.cli import runtime_verbs as rv
@@ -181,7 +195,7 @@ def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path(
 
 
 @app.command()
-def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = Path("out/artifacts"),
+def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
            pin_root: Root = None,
            netns: Annotated[str | None, typer.Option("--netns", help="network namespace the policy was applied in (as given to apply)")] = None,
            as_json: Json = False) -> None:
@@ -204,6 +218,19 @@ def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")
              as_json)
 
 
+@app.command()
+def events(policy: Policy, name: Annotated[str, typer.Argument(help="ring-buf or perf-event-array map")],
+           paths: SpecPaths = None,
+           count: Annotated[int | None, typer.Option(min=1, help="stop after N records")] = None,
+           timeout: Annotated[float | None, typer.Option(min=0, help="stop after S seconds")] = None,
+           pin_root: Root = None, as_json: Json = False) -> None:
+    """Print the records a policy's programs emit, one per line, until Ctrl-C."""
+    from tatara_build.cli.events_verb import events_verb
+
+    run_verb(lambda: events_verb(policy, name, paths or [], count, timeout, pin_root, as_json),
+             as_json)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"tatara-build {__version__}")
@@ -211,9 +238,20 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+          allow_outside_sources: Annotated[bool, typer.Option(
+              "--allow-outside-sources",
+              help="let program sources live outside the spec's folder (absolute, ../, symlinks)")] = False,
+          ) -> None:
     """tatara-build"""
+    if allow_outside_sources:  # read by validate/sources.py, in this process and its children
+        import os
+
+        os.environ["TATARA_ALLOW_OUTSIDE_SOURCES"] = "1"
 
 
 def main() -> None:
+    # tatara-build uses no pydantic plugin; not scanning every installed distribution for
+    # one saves a noticeable part of `check` (bench/bench_cli.py).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     app()

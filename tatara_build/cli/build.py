@@ -14,6 +14,7 @@ from tatara_build.backends.toolchain import detect
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.errors import BuildError
+from tatara_build.outlayout import OutLayout
 
 
 def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repro: bool,
@@ -27,8 +28,8 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
     with console.status("building") as status:
         def progress(policy: str) -> None:
             status.update(f"building policy [bold]{policy}[/bold]")
-        results = build_all(loaded.project, rplan.crates, files, out, progress, echo=verbose,
-                            target_dir=target_dir, backend=backend, nixpkgs=nixpkgs)
+        results = build_all(loaded.project, rplan.crates, files, OutLayout(out), progress,
+                            echo=verbose, target_dir=target_dir, backend=backend, nixpkgs=nixpkgs)
     repro = (_verify_reproducible(loaded, rplan, files, results, target_dir)
              if verify_repro else None)
     skipped = _verify_in_kernel(results) if verify else {}
@@ -51,7 +52,7 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
               + (" except skipped ones" if skipped else ""))
         for name, why in skipped.items():
             print(f"  skipped {name}: {why}")
-    print(f"artifacts in {out / 'artifacts'} ({elapsed:.2f}s)")
+    print(f"artifacts in {OutLayout(out).artifacts} ({elapsed:.2f}s)")
     return 0
 
 
@@ -70,7 +71,7 @@ def _verify_in_kernel(results) -> dict[str, str]:
 def _verify_reproducible(loaded, rplan, files, results, target_dir: Path | None) -> bool:
     """Build again in a fresh folder and compare every object byte for byte."""
     with tempfile.TemporaryDirectory(prefix="tatara-repro-") as tmp:
-        again = build_all(loaded.project, rplan.crates, files, Path(tmp) / "out",
+        again = build_all(loaded.project, rplan.crates, files, OutLayout(Path(tmp) / "out"),
                           target_dir=target_dir)
         first = {(r.policy, o["file"]): o["sha256"] for r in results for o in r.objects}
         second = {(r.policy, o["file"]): o["sha256"] for r in again for o in r.objects}

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tatara_build.diagnostics import Diagnostic, SourceCache, has_errors, render
 from tatara_build.errors import SpecError, TataraError
-from tatara_build.model.ir import Project
-from tatara_build.reader.load import load
-from tatara_build.validate import validate
+
+if TYPE_CHECKING:  # the reader and validation (pydantic) load when a verb reads specs
+    from tatara_build.model.ir import Project
 
 
 @dataclass
@@ -30,6 +31,9 @@ class Loaded:
 
 def load_project(paths: list[Path], strict: bool = True) -> Loaded:
     """Read + validate; with `strict`, errors raise SpecError carrying every diagnostic."""
+    from tatara_build.reader.load import load
+    from tatara_build.validate import validate
+
     sources = SourceCache()
     project, diags = load(paths, sources)
     if not any(d.severity == "error" and d.span is None and "no such" in d.message for d in diags):

@@ -10,6 +10,7 @@ from tatara_build.cli.common import emit_json, load_project
 from tatara_build.errors import SpecError
 from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import MAP_KINDS
+from tatara_build.model.records import decode
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
 from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
@@ -17,6 +18,23 @@ from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
 
 def _decode(values: list[str]) -> int:
     return int.from_bytes(bytes(int(v, 16) for v in values), "little")
+
+
+def _decoder(project, struct: str | None):
+    """Hex byte strings -> an integer, or {field: value} for a record (model/records.py)."""
+    s = project.struct(struct) if struct else None
+    if s is None:
+        return _decode
+    return lambda values: decode(s.spec, bytes(int(v, 16) for v in values))
+
+
+def _show(v) -> str:
+    """A record as `field=value …`; lists (per CPU) item by item; numbers as they are."""
+    if isinstance(v, dict):
+        return " ".join(f"{k}={x}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return str(v)
 
 
 def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | None,
@@ -39,14 +57,15 @@ def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | 
         rows = [{"key": key, "value": value}]
     elif action in ("dump", "get"):
         rows = []
+        kdec, vdec = _decoder(project, m.key_struct), _decoder(project, m.value_struct)
         for e in bpftool.map_dump(pin):
-            k = _decode(e["key"])
-            vals = [_decode(v["value"]) for v in e["values"]] if "values" in e else [_decode(e["value"])]
+            k = kdec(e["key"])
+            vals = [vdec(v["value"]) for v in e["values"]] if "values" in e else [vdec(e["value"])]
             rows.append({"key": k, "value": vals[0] if len(vals) == 1 else vals})
         if action == "get":
             if key is None:
                 raise SpecError("map get needs --key")
-            want = int.from_bytes(encode(key, m.key_size, "key"), "little")
+            want = kdec([f"{b:02x}" for b in encode(key, m.key_size, "key")])
             rows = [r for r in rows if r["key"] == want]
     else:
         raise SpecError(f"unknown map action `{action}` (dump, get, set)")
@@ -55,5 +74,6 @@ def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | 
     else:
         per_cpu = MAP_KINDS[m.kind].per_cpu
         for r in rows:
-            print(f"{r['key']}: {r['value']}" + ("  (per CPU)" if per_cpu and action != 'set' else ""))
+            print(f"{_show(r['key'])}: {_show(r['value'])}"
+                  + ("  (per CPU)" if per_cpu and action != 'set' else ""))
     return 0

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 from tatara_build.cli.common import emit_json, load_project
-from tatara_build.errors import EnvironmentProblem, SpecError
+from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.layout import DEFAULT_ROOT
 from tatara_build.runtime.probe import BPFFS, bpffs_mounted
+from tatara_build.runtime.safety import check_name, check_pin_root
 from tatara_build.runtime.simulated import SimulatedRuntime, spec_target
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import load_target
@@ -30,6 +31,9 @@ def preflight(runtime: str) -> None:
 
 
 def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
+    """The policy's target for the kernel runtime; the pin root is checked first (plain
+    characters, on bpffs): nothing is read, loaded or removed under a root that fails."""
+    check_pin_root(root or DEFAULT_ROOT)
     project = load_project(paths or [Path(".")]).project
     return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
 
@@ -54,6 +58,8 @@ def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Pa
 def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
           netns: str | None, as_json: bool) -> int:
     preflight(runtime)
+    if netns is not None:
+        check_name("--netns", netns)
     if runtime == "simulated":
         actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
     else:
@@ -70,21 +76,21 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = drift(t, Kernel(Journal(t.policy).data.get("applied", {}).get("netns")))
+    report = drift(t, Kernel(Journal(t.policy).applied.get("netns")))
     if as_json:
         emit_json(report)
     else:
         print(f"policy {t.policy}: {report['state']}")
         for d in report["drift"]:
             print(f"  {d['what']:<9} {d['kind']:<7} {d['name']}  {d.get('detail', '')}")
-    return 0 if report["state"] == "in sync" else 1
+    return 0 if report["state"] in ("in sync", "absent") else EXIT_DRIFT
 
 
 def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
            as_json: bool, netns: str | None = None) -> int:
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    applied_in = Journal(t.policy).data.get("applied", {}).get("netns")
+    applied_in = Journal(t.policy).applied.get("netns")
     if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
         raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
                         f"`{netns}`: detach --netns {applied_in}")

@@ -12,6 +12,8 @@ from tatara_build.backends.orchestrate import build_all
 from tatara_build.cli.common import emit_json
 from tatara_build.cli.render import render_files
 from tatara_build.cli.runtime_verbs import preflight
+from tatara_build.model.ir import ident
+from tatara_build.outlayout import OutLayout
 from tatara_build.testing.runner import run_tests
 
 
@@ -19,10 +21,10 @@ def test(paths: list[Path], out: Path, names: list[str] | None, target_dir: Path
          as_json: bool) -> int:
     preflight("bpftool")
     files, rplan, loaded = render_files(paths)
-    policies = {pol.spec.name for t in loaded.project.tests for pol in loaded.project.policies
-                if t.spec.program in pol.spec.programs}
-    crates = [c for c in rplan.crates if any(c.policy == p for p in policies)]
-    built = build_all(loaded.project, crates, files, out, target_dir=target_dir)
+    policies = {ident(pol.spec.name) for t in loaded.project.tests
+                for pol in loaded.project.policies_of(t.spec.program)}
+    crates = [c for c in rplan.crates if c.policy in policies]
+    built = build_all(loaded.project, crates, files, OutLayout(out), target_dir=target_dir)
     objects = {r.policy: [{**o, "path": str(r.dest / o["file"])} for o in r.objects]
                for r in built}
     results = run_tests(loaded.project, objects, names)

@@ -13,8 +13,9 @@ from pathlib import Path
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.bpf_fn import lower_bpf_fn
 from tatara_build.lower.naming import kebab, rust_ident, snake
-from tatara_build.model.ir import Located, MapSpec, ProgramSpec, Project
+from tatara_build.model.ir import ByIdent, Located, MapSpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape, target_fields
+from tatara_build.model.records import StructSpec, layout, rust_field_type, rust_name
 from tatara_build.model.sources import classify, resolve
 
 SCALAR = {4: "u32", 8: "u64"}
@@ -28,8 +29,11 @@ def map_decl(m: MapSpec) -> str:
     """`pub static NAME: btf_maps::T<...> = btf_maps::T::new();`, wrapped as rustfmt does."""
     kind = MAP_KINDS[m.kind]
     t, n = kind.aya_type, kernel_shape(m.kind, m.key_size, m.value_size, m.max_entries)[2]
+    key = f"crate::records::{rust_name(m.key_struct)}" if m.key_struct else rust_type(m.key_size)
+    value = (f"crate::records::{rust_name(m.value_struct)}" if m.value_struct and kind.keyed
+             else rust_type(m.value_size))
     generics = kind.aya_generics.format(
-        key=rust_type(m.key_size), value=rust_type(m.value_size), n=n,
+        key=key, value=value, n=n,
         value_words=m.value_size // 8, prefix_bytes=m.key_size - 4)
     head = f"pub static {rust_ident(m.name)}: btf_maps::{t}{generics} ="
     init = f"btf_maps::{t}::new();"
@@ -77,9 +81,11 @@ class CrateContext:
     bodies: list[dict] = field(default_factory=list)
     rust_programs: list[dict] = field(default_factory=list)  # {ident, source (Path)}
     objects: list[dict] = field(default_factory=list)  # carried .bpf.o: {name, source}
+    records: list[dict] = field(default_factory=list)  # defbpf-structs: templates/crate/records.rs.j2
     license_literal: str = ""
     license_len: int = 0
     uses_rt: bool = False
+    body_structs: set[str] = field(default_factory=set)
 
     @property
     def has_bodies(self) -> bool:
@@ -106,7 +112,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
     ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
                        bin=snake(name), description=pol.spec.description,
                        spec_hash=project.policy_hash(name))
-    maps = {m: project.map(m).spec for m in pol.spec.maps if project.map(m)}  # type: ignore[union-attr]
+    maps = ByIdent({m: project.map(m).spec for m in pol.spec.maps if project.map(m)})  # type: ignore[union-attr]
     diags: list[Diagnostic] = []
     licenses: dict[str, str] = {}
     for prog_name in pol.spec.programs:
@@ -116,6 +122,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
         diags += _lower_program(project, p, maps, ctx, licenses)
     for m in maps.values():
         diags += _map_entry(project, m, ctx)
+    _records(project, maps, ctx)
     if len(set(licenses.values())) > 1:
         detail = ", ".join(f"`{k}`: \"{v}\"" for k, v in licenses.items())
         diags.append(error(f"policy `{name}`: programs built into one object must share a license "
@@ -144,9 +151,11 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     fn = project.bpf_fn(path, src.fn)
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
-    body, diags = lower_bpf_fn(fn, p.spec, maps)
+    structs = ByIdent({s.spec.name: s.spec for s in project.structs})
+    body, diags = lower_bpf_fn(fn, p.spec, maps, structs)
     if body is None:
         return diags
+    ctx.body_structs |= body.structs
     ctx.uses_rt = ctx.uses_rt or body.uses_pkt or any("crate::rt::" in ln for ln in body.lines)
     kind = PROGRAM_KINDS[p.spec.kind]
     ctx.bodies.append({
@@ -173,7 +182,32 @@ def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnost
         loc = project.map(m.name)
         return [error(f"map `{m.name}`: aya's PerfEventArray sizes itself to the CPU count; "
                       "use :max-entries 0", loc.span("max_entries") if loc else None)]
-    ctx.maps.append({"spec_name": m.name, "ident": rust_ident(m.name), "kind_wire": m.kind,
+    ident = rust_ident(m.name)
+    # aya's macro exports the ident's text, `r#type` for a keyword: name the symbol
+    attr_args = f'(name = "{snake(m.name)}")' if ident.startswith("r#") else ""
+    ctx.maps.append({"spec_name": m.name, "ident": ident, "attr_args": attr_args,
+                     "kind_wire": m.kind,
                      "key_size": m.key_size, "value_size": m.value_size,
                      "max_entries": m.max_entries, "decl": map_decl(m)})
     return []
+
+
+def _records(project: Project, maps: dict[str, MapSpec], ctx: CrateContext) -> None:
+    """The records the crate declares: those of its maps and those its bodies build."""
+    names = set(ctx.body_structs)
+    for m in maps.values():
+        names |= {n for n in (m.key_struct, m.value_struct) if n}
+    for name in sorted(names):
+        s = project.struct(name)
+        if s is not None:
+            ctx.records.append(record_entry(s.spec))
+
+
+def record_entry(spec: StructSpec) -> dict:
+    """One `#[repr(C)]` struct for templates/crate/records.rs.j2, with its ZERO literal."""
+    fields = [{"ident": rust_ident(f.name), "type": rust_field_type(f.type),
+               "zero": "0" if rust_field_type(f.type) == f.type else f"[0; {rust_field_type(f.type)[5:-1]}]"}
+              for f in spec.fields]
+    inner = ", ".join(f"{f['ident']}: {f['zero']}" for f in fields)
+    return {"ident": rust_name(spec.name), "spec_name": spec.name, "size": layout(spec).size,
+            "fields": fields, "zero_inline": len(inner) <= 18 - 2, "zero_inner": inner}

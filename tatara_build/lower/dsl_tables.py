@@ -1,27 +1,64 @@
 """Tables of the bpf-fn DSL: helpers, operators and packet accessors.
 
-BPF_HELPERS is upstream's table (same names and aya paths) with whether aya-ebpf
-0.2.1 exposes the helper as an `unsafe fn` (wrapping a safe one in `unsafe {}`
-would be a warning, and generated crates compile with warnings denied).
+BPF_HELPERS holds upstream's five helpers (same names and aya paths) and the ones
+real programs need. Each row says which kernel program types (`ProgramKind.kernel_type`
+in model/kinds.py) may call it: measured on Linux 6.18 by loading a clang-built
+object per helper and program type (csum_diff and redirect are refused outside
+xdp/sched_cls; get_stackid needs a tracing context). `unsafe` follows aya-ebpf
+0.2.1 (wrapping a safe fn in `unsafe {}` is a warning, and warnings are denied).
 """
 
 from __future__ import annotations
 
-# name -> (aya path, unsafe?)
-BPF_HELPERS: dict[str, tuple[str, bool]] = {
-    "get-current-cpu": ("aya_ebpf::helpers::bpf_get_smp_processor_id", True),
-    "get-current-pid-tgid": ("aya_ebpf::helpers::bpf_get_current_pid_tgid", False),
-    "get-current-uid-gid": ("aya_ebpf::helpers::bpf_get_current_uid_gid", False),
-    "get-prandom": ("aya_ebpf::helpers::bpf_get_prandom_u32", True),
-    "ktime-ns": ("aya_ebpf::helpers::bpf_ktime_get_ns", True),
+from dataclasses import dataclass
+
+TRACING = frozenset({"kprobe", "tracepoint", "perf_event"})
+NET_REDIRECT = frozenset({"xdp", "sched_cls"})
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A `(call name args…)` helper: its Rust template and where the kernel allows it."""
+
+    rust: str  # {0}, {1}… are replaced by the lowered arguments, {ctx} by the context
+    args: tuple[str, ...] = ()  # per argument: "u64", "str" (a literal) or "map:<kind>"
+    prog_types: frozenset[str] | None = None  # kernel program types allowed; None: every one
+    doc: str = ""
+    returns: str = "u64"  # or a record field type (a byte array), e.g. "bytes:16"
+
+
+BPF_HELPERS: dict[str, Helper] = {
+    "get-current-cpu": Helper("u64::from(unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() })"),
+    "get-current-pid-tgid": Helper("u64::from(aya_ebpf::helpers::bpf_get_current_pid_tgid())"),
+    "get-current-uid-gid": Helper("u64::from(aya_ebpf::helpers::bpf_get_current_uid_gid())"),
+    "get-prandom": Helper("u64::from(unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() })"),
+    "ktime-ns": Helper("u64::from(unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() })"),
+    "get-current-pid": Helper("aya_ebpf::helpers::bpf_get_current_pid_tgid() & 0xffff_ffff",
+                              doc="the thread id (low 32 bits of pid_tgid)"),
+    "get-current-tgid": Helper("aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32",
+                               doc="the process id (high 32 bits of pid_tgid)"),
+    "get-current-comm": Helper("aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16])",
+                               returns="bytes:16", doc="the task's comm, for a bytes:16 field"),
+    "trace-printk": Helper("", ("str",), doc="(call trace-printk \"fmt %d\" a b c): up to 3 values"),
+    "csum-diff": Helper("crate::rt::csum_diff32({0}, {1}, {2})", ("u64", "u64", "u64"),
+                        NET_REDIRECT, "checksum delta of replacing one 32-bit word"),
+    "redirect": Helper("unsafe { aya_ebpf::helpers::bpf_redirect({0} as u32, {1}) } as u64",
+                       ("u64", "u64"), NET_REDIRECT, "(call redirect ifindex flags): a verdict"),
+    "redirect-map": Helper("crate::rt::redirect_map(&{0}, {1}, {2})",
+                           ("map:devmap|devmap-hash|cpumap", "u64", "u64"), frozenset({"xdp"}),
+                           "(call redirect-map map key flags): XDP_REDIRECT, or flags' low "
+                           "bits (a fallback verdict) when the slot is empty"),
+    "get-stackid": Helper("crate::rt::stackid({ctx}, &{0}, {1})", ("map:stack-trace", "u64"),
+                          TRACING, "(call get-stackid stack-map flags): an id, or a negative errno"),
 }
+PRINTK_MAX_ARGS = 3
 
 COMPARE = {"=": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
 BITWISE = {"&": "&", "|": "|", "^": "^"}
 WRAPPING = {"+": "wrapping_add", "-": "wrapping_sub", "*": "wrapping_mul"}
 SHIFTS = {"<<": "wrapping_shl", ">>": "wrapping_shr"}
 DIVISION = {"/": "div", "%": "rem"}
-MAP_OPS = {"map-get": 2, "map-set": 3, "map-incr": 2, "map-add": 3, "map-delete": 2}
+MAP_OPS = {"map-has": 2, "map-get": 2, "map-set": 3, "map-incr": 2, "map-add": 3, "map-delete": 2}
 
 # Packet accessors: name -> (Pkt method, needs an Ethernet header)
 ACCESSORS: dict[str, tuple[str, bool]] = {
@@ -37,5 +74,20 @@ ACCESSORS: dict[str, tuple[str, bool]] = {
     "tcp-flags": ("tcp_flags", False),
 }
 LOADS = {"load-u8": "load_u8", "load-u16": "load_u16", "load-u32": "load_u32"}
-SPECIAL_FORMS = ("return", "call", "let", "if", "when", "do", "and", "or", "not", *MAP_OPS,
-                 *ACCESSORS, *LOADS, "packet-len")
+
+BSWAP = {"bswap16": "u16", "bswap32": "u32", "bswap64": "u64"}
+
+# Context fields by aya context type: (raw pointer, {field: read with PTR for the pointer}).
+# __sk_buff fields are u32; `protocol` holds a big-endian 16-bit value, read here in
+# host order like `eth-proto`. Which kinds use which context type is model/kinds.py's
+# `context` column.
+_SKB = {f: f"u64::from(unsafe {{ (*PTR).{f} }})" for f in
+        ("len", "pkt_type", "mark", "ifindex", "ingress_ifindex", "priority", "vlan_tci",
+         "hash", "queue_mapping")}
+_SKB["protocol"] = "u64::from(u16::from_be(unsafe { (*PTR).protocol } as u16))"
+CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
+    "TcContext": ("ctx.skb.skb", _SKB),
+    "SkBuffContext": ("ctx.skb.skb", _SKB),
+    "XdpContext": ("ctx.ctx", {f: f"u64::from(unsafe {{ (*PTR).{f} }})" for f in
+                               ("ingress_ifindex", "rx_queue_index")}),
+}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from tatara_build.model.ir import ident
 from tatara_build.model.kinds import KERNEL_NAME_LEN
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -22,8 +23,8 @@ NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
 
 
 def snake(name: str) -> str:
-    """kebab -> snake (`drop-syn` -> `drop_syn`)."""
-    return name.replace("-", "_")
+    """kebab -> snake (`drop-syn` -> `drop_syn`): the model's `ident`."""
+    return ident(name)
 
 
 def kebab(name: str) -> str:
@@ -36,11 +37,16 @@ def rust_ident(name: str) -> str:
     return f"r#{s}" if s in RUST_KEYWORDS else s
 
 
+MAX_NAME_LEN = 64  # crates.io's package-name limit; file names stay far below NAME_MAX
+
+
 def identifier_problem(name: str) -> str | None:
     """Why `name` cannot become a Rust identifier / ELF symbol / pin file, or None."""
     s = snake(name)
     if not s:
         return "is empty"
+    if len(s) > MAX_NAME_LEN:
+        return f"is {len(s)} characters long (at most {MAX_NAME_LEN})"
     if not IDENT.match(s):
         return "must be letters, digits, `_` or `-`, not starting with a digit"
     if s in NOT_RAW:
@@ -53,3 +59,7 @@ def identifier_problem(name: str) -> str | None:
 def kernel_name(name: str) -> str:
     """What the kernel keeps of an object name (15 characters)."""
     return snake(name)[:KERNEL_NAME_LEN]
+
+
+
+

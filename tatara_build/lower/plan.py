@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tatara_build import DEFAULT_FLAKE_INPUT
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
@@ -53,17 +54,18 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/bodies.rs", "crate/bodies.rs.j2", common))
     if ctx.uses_rt:
         files.append(PlannedFile(f"{base}/src/rt.rs", "crate/rt.rs.j2", common))
+    if ctx.records:
+        files.append(PlannedFile(f"{base}/src/records.rs", "crate/records.rs.j2", common))
     if ctx.rust_programs:
         files.append(PlannedFile(f"{base}/src/programs/mod.rs", "crate/programs_mod.rs.j2", common))
         for rp in ctx.rust_programs:
             files.append(PlannedFile(
-                f"{base}/src/programs/{rp['ident']}.rs", copy_from=rp["source"],
+                f"{base}/src/programs/{rp['ident'].removeprefix('r#')}.rs", copy_from=rp["source"],
                 prefix=f"// Copied by tatara-build from {Path(rp['source']).name} "
                        f"(spec {ctx.spec_hash[:16]}); edit the original.\n"))
     return files
 
 
-DEFAULT_FLAKE_INPUT = "github:pleme-io/tatara-build"
 
 
 def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT

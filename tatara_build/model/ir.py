@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.testspec import TestSpec
 
 U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
@@ -30,6 +31,23 @@ ProgramKindWire = Literal[tuple(PROGRAM_KINDS)]  # type: ignore[valid-type]
 MapKindWire = Literal[tuple(MAP_KINDS)]  # type: ignore[valid-type]
 
 ATTEST_NAMESPACE = "pleme.io/ebpf"
+
+
+class ByIdent(dict):
+    """A dict keyed by spec names in which any spelling finds its entry (`a-b` finds
+    `a_b`): lowering resolves map names written in bpf-fn bodies through it."""
+
+    def get(self, key, default=None):
+        return super().get(self._keys().get(ident(key), key), default)
+
+    def __contains__(self, key) -> bool:
+        return ident(key) in self._keys()
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._keys().get(ident(key), key))
+
+    def _keys(self) -> dict:
+        return {ident(k): k for k in self}
 
 
 class _Spec(BaseModel):
@@ -68,6 +86,13 @@ class MapSpec(_Spec):
     value_size: U32
     max_entries: U32
     pin_path: str | None = None
+    key_struct: str | None = None  # a defbpf-struct: the key's record type (extension)
+    value_struct: str | None = None  # the value's (or a ring buffer's event) record type
+
+    def wire(self) -> dict:
+        """Upstream's fields; the record extensions only when set (hashes stay upstream's)."""
+        unset = {k for k in ("key_struct", "value_struct") if getattr(self, k) is None}
+        return self.model_dump(mode="json", exclude=unset)
 
 
 class PolicySpec(_Spec):
@@ -87,9 +112,19 @@ class ProjectWire(_Spec):
     programs: list[ProgramSpec] = Field(default_factory=list)
     policies: list[PolicySpec] = Field(default_factory=list)
     tests: list[TestSpec] = Field(default_factory=list)
+    structs: list[StructSpec] = Field(default_factory=list)
 
 
 T = TypeVar("T")
+
+
+def ident(name: str) -> str:
+    """The one normal form of a spec name (kebab -> snake): crate, bin, Rust item, ELF
+    symbol, object and pin file names all derive from it, and every lookup uses it.
+
+    Not injective on all strings (`a-b`, `a_b`), so validate/names.py refuses two names
+    of one namespace with the same ident; on the names a valid project holds, it is."""
+    return name.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -134,29 +169,40 @@ class Project:
     policies: list[Located[PolicySpec]] = field(default_factory=list)
     bpf_fns: dict[tuple[str, str], BpfFnForm] = field(default_factory=dict)
     tests: list[Located] = field(default_factory=list)  # Located[TestSpec]
+    structs: list[Located[StructSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
 
     def _index(self, what: str) -> dict:
-        """name -> first Located of that kind; rebuilt when the list grows."""
+        """ident(name) -> first Located of that kind; rebuilt when the list grows.
+
+        Lookups go through `ident`, so `edge-protection` and `edge_protection` find the
+        same policy: validation refuses two names with one ident, which makes this safe."""
         objs = getattr(self, what)
         cache = self.__dict__.setdefault("_idx", {})
         hit = cache.get(what)
         if hit is None or hit[0] != len(objs):
             idx: dict = {}
             for o in objs:
-                idx.setdefault(o.spec.name, o)
+                idx.setdefault(ident(o.spec.name), o)
             hit = cache[what] = (len(objs), idx)
         return hit[1]
 
     def program(self, name: str) -> Located[ProgramSpec] | None:
-        return self._index("programs").get(name)
+        return self._index("programs").get(ident(name))
 
     def map(self, name: str) -> Located[MapSpec] | None:
-        return self._index("maps").get(name)
+        return self._index("maps").get(ident(name))
 
     def policy(self, name: str) -> Located[PolicySpec] | None:
-        return self._index("policies").get(name)
+        return self._index("policies").get(ident(name))
+
+    def policies_of(self, program: str) -> list[Located[PolicySpec]]:
+        """The policies that list `program` (any spelling of its name)."""
+        return [p for p in self.policies if ident(program) in {ident(n) for n in p.spec.programs}]
+
+    def struct(self, name: str) -> Located[StructSpec] | None:
+        return self._index("structs").get(name)
 
     def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
         cache = self.__dict__.setdefault("_fn_idx", {})
@@ -181,6 +227,8 @@ class Project:
             "programs": [p.spec.wire() for p in sorted(self.programs, key=lambda x: x.spec.name)],
             "policies": [p.spec.wire() for p in sorted(self.policies, key=lambda x: x.spec.name)],
         }
+        if self.structs:
+            out["structs"] = [s.spec.wire() for s in sorted(self.structs, key=lambda x: x.spec.name)]
         if self.tests:
             out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
                             for t in sorted(self.tests, key=lambda x: x.spec.name)]
@@ -192,11 +240,16 @@ class Project:
         assert pol is not None
         progs = [self.program(n) for n in pol.spec.programs]
         maps = [self.map(n) for n in pol.spec.maps]
-        return {
+        out = {
             "policy": pol.spec.wire(),
             "programs": [p.spec.wire() for p in progs if p],
             "maps": [m.spec.wire() for m in maps if m],
         }
+        used = sorted({n for m in maps if m for n in (m.spec.key_struct, m.spec.value_struct) if n})
+        structs = [s.spec.wire() for s in map(self.struct, used) if s]
+        if structs:  # only then: policies without records keep upstream's hash
+            out["structs"] = structs
+        return out
 
     def policy_hash(self, name: str) -> str:
         return attest_value(self.policy_closure(name))

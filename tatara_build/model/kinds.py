@@ -38,6 +38,11 @@ class ProgramKind:
     load_type: str = ""  # `bpftool prog loadall ... type <x>` for sections bpftool cannot
     #                      guess (legacy SEC names; "": the kind needs its hook in the name)
 
+    @property
+    def kernel_type(self) -> str:
+        """The kernel's name of the program type (`xdp`, `sched_cls`), from kernel_feature."""
+        return self.kernel_feature.removeprefix("have_").removesuffix("_prog_type")
+
 
 _XDP = "aya_ebpf::bindings::xdp_action::"
 _TC = "aya_ebpf::bindings::"

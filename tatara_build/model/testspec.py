@@ -111,8 +111,8 @@ class Packet(_M):
 
 class MapEntry(_M):
     map: str
-    key: int | str  # an integer (little-endian in key_size bytes) or "hex:..."
-    value: int | str
+    key: int | str | dict[str, int | str]  # an integer (little-endian), "hex:...", or a
+    value: int | str | dict[str, int | str]  # record by field when the map has a struct
 
 
 class TestSpec(_M):

@@ -1,6 +1,6 @@
 """tatara-lisp forms -> Located specs, with upstream's keyword rules and messages.
 
-Follows the derive path (notes/tatara-lisp.md section 2): pure `:key value` pairs
+Follows upstream tatara-lisp's derive path: pure `:key value` pairs
 after the head, kebab keys -> snake fields, Str-only strings, Int-only integers
 (u32 range checked, as upstream's newer KwargOutOfRange), enum values from
 keywords or strings (`:xdp`, `":xdp"`), nested `(:target ...)` kwargs or the
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec
 from tatara_build.reader.lisp import Node
@@ -42,7 +43,7 @@ FORMS: dict[str, FormDef] = {
     "defbpf-map": FormDef(
         MapSpec,
         {"name": "str", "kind": "map-kind", "key-size": "u32", "value-size": "u32",
-         "max-entries": "u32", "pin-path": "str"},
+         "max-entries": "u32", "pin-path": "str", "key-struct": "str", "value-struct": "str"},
         ("name", "kind", "value-size", "max-entries"),
     ),
     "defbpf-policy": FormDef(
@@ -50,6 +51,8 @@ FORMS: dict[str, FormDef] = {
         {"name": "str", "description": "str", "programs": "strlist", "maps": "strlist"},
         ("name", "description"),
     ),
+    "defbpf-struct": FormDef(
+        StructSpec, {"name": "str", "description": "str", "fields": "fields"}, ("name", "fields")),
     "defbpf-test": FormDef(
         TestSpec,
         {"name": "str", "program": "str", "packet": "data", "maps-before": "data",
@@ -114,6 +117,11 @@ def _string(key: str, node: Node) -> str:
 
 
 def _u32(key: str, node: Node) -> int:
+    if node.kind == "float" and node.reader is not None:  # an integer beyond i64 reads as float
+        lexeme = node.reader.text[node.offset:node.end_offset]
+        if lexeme.lstrip("+-").isdigit():
+            _fail(f"compile error in :{key}: integer of {len(lexeme.lstrip('+-'))} digits out of "
+                  "u32 range (0..=4294967295)", node.span)
     if node.kind != "int":
         _fail(f"compile error in :{key}: expected int, got {node.shape()}", node.span)
     n = int(node.value)  # type: ignore[arg-type]
@@ -174,6 +182,29 @@ def _attach(node: Node, spans: dict[str, Span]) -> dict:
     return {names[i]: _string(f"attach.{names[i]}", v) for i, v in enumerate(items)}
 
 
+def _fields(node: Node, spans: dict[str, Span]) -> list[dict]:
+    """`((pid :u32) (addr :ipv4) (comm (:bytes 16)))` -> [{name, type}] ("bytes:16")."""
+    if node.kind != "list" or not node.items:
+        _fail(f"compile error in :fields: expected ((name :type) ...), got {node.shape()}",
+              node.span, "e.g. :fields ((pid :u32) (comm (:bytes 16)))")
+    out = []
+    for i, item in enumerate(node.items):
+        parts = item.items if item.kind == "list" else []
+        if len(parts) != 2 or parts[0].kind not in ("sym", "str"):
+            _fail(f"compile error in :fields[{i}]: expected (name :type), got {item.text()[:40]}",
+                  item.span)
+        t = parts[1]
+        if t.kind == "list" and len(t.items) == 2 and t.items[1].kind == "int":
+            ty = f"{t.items[0].value}:{t.items[1].value}"
+        elif t.kind in ("kw", "sym", "str"):
+            ty = str(t.value)
+        else:
+            ty = t.text()[:40]
+        spans[f"fields[{i}]"] = item.span
+        out.append({"name": str(parts[0].value), "type": ty})
+    return out
+
+
 def to_data(node: Node):
     """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
     lists -> list, keywords -> ":name", atoms as they are."""
@@ -206,6 +237,8 @@ def convert_field(kind: str, key: str, node: Node, spans: dict[str, Span], field
         return _strlist(key, node, spans, field)
     if kind == "attach":
         return _attach(node, spans)
+    if kind == "fields":
+        return _fields(node, spans)
     return _kind(key, node, KIND_TABLES[kind])
 
 
@@ -229,7 +262,9 @@ def compile_form(form: Node, file: str) -> Located:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
-        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}", spans.get(top, head.span))
+        item = f"{top}[{err['loc'][1]}]" if len(err["loc"]) > 1 else top
+        _fail(f"compile error in :{loc.replace('_', '-')}: {msg}",
+              spans.get(item, spans.get(top, head.span)))
     return Located(spec, file, spans)
 
 

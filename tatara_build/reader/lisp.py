@@ -1,6 +1,6 @@
 """The tatara-lisp reader, with a span (file, line, column, width) on every node.
 
-It follows upstream's tokenizer (notes/tatara-lisp.md section 1): `;` comments,
+It follows upstream tatara-lisp's tokenizer: `;` comments,
 strings with `\\n \\t \\r \\" \\\\` escapes (any other escaped char is itself),
 `#t`/`#f`, keywords (`:x` -> Keyword("x")), i64 ints (overflow becomes a float),
 Rust-style floats including inf/nan, quote prefixes, and everything else a symbol.
@@ -9,7 +9,7 @@ Extension (flagged, not upstream): `[...]` and `{...}` read as lists so the seed
 docs' `:attach {:target "eth0"}` / `:programs ["a" "b"]` spellings work; the node
 remembers its bracket so `fmt` can rewrite it in the canonical `( )` style.
 
-One function (`_Reader.datum`) advances the cursor, hy-style; errors point at the
+One loop (`_Reader.read_all`) advances the cursor, hy-style; errors point at the
 offending token.
 """
 
@@ -20,6 +20,7 @@ from bisect import bisect_right
 
 from tatara_build.diagnostics import Span, error
 from tatara_build.errors import SpecError
+from tatara_build.reader.limits import MAX_DEPTH
 
 # Rust's char::is_whitespace (Python's isspace() also admits U+001C..U+001F).
 _WS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
@@ -27,7 +28,6 @@ _WS = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") |
 )
 _BOUNDARY = _WS | frozenset("()[]{}'`,\";")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-_CLOSE = frozenset(")]}")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT = re.compile(
     r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z", re.I
@@ -99,6 +99,8 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
     if lexeme.startswith(":"):
         return "kw", lexeme[1:]
     if _INT.match(lexeme):
+        if len(lexeme.lstrip("+-").lstrip("0")) > 19:  # beyond i64: a float, as upstream
+            return "float", float(lexeme)  # inf past ~309 digits; never int() of 4300+
         n = int(lexeme)
         return ("int", n) if I64_MIN <= n <= I64_MAX else ("float", float(n))
     if _FLOAT.match(lexeme):
@@ -109,7 +111,7 @@ def classify_atom(lexeme: str) -> tuple[str, object]:
 _WS_CLASS = re.escape("".join(sorted(_WS)))
 _TOKEN = re.compile(
     rf"(?P<ws>[{_WS_CLASS}]+)|(?P<comment>;[^\n]*)|(?P<open>[(\[{{])|(?P<close>[)\]}}])"
-    r"|(?P<quote>,@|['`,])|(?P<str>\"(?:[^\"\\]|\\.)*\")|(?P<badstr>\")"
+    r"|(?P<quote>,@|['`,])|(?P<str>\"[^\"\\]*(?:\\.[^\"\\]*)*\")|(?P<badstr>\")"
     rf"|(?P<atom>[^{re.escape(''.join(sorted(_BOUNDARY)))}]+)",
     re.S,
 )
@@ -166,11 +168,10 @@ class _Reader:
             if kind == "comment":
                 pending.append(m.group())
                 continue
-            if kind == "open":
-                stack.append(_Open(m.group(), start, pending))
-                pending = []
-                continue
-            if kind == "quote":
+            if kind in ("open", "quote"):
+                if len(stack) >= MAX_DEPTH:  # the walkers after us recurse
+                    self.fail(f"nesting deeper than {MAX_DEPTH} levels", start,
+                              help='see README.md, "Input limits"')
                 stack.append(_Open(m.group(), start, pending))
                 pending = []
                 continue

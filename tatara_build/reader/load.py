@@ -8,24 +8,9 @@ from tatara_build.diagnostics import Diagnostic, SourceCache, error
 from tatara_build.errors import SpecError
 from tatara_build.model.ir import Project
 from tatara_build.reader import lisp, structured
+from tatara_build.reader.files import SKIP_DIRS, SPEC_SUFFIXES, discover  # noqa: F401
 from tatara_build.reader.forms import compile_forms
-
-SPEC_SUFFIXES = (".tlisp", ".toml", ".json")
-SKIP_DIRS = {".git", "target", "node_modules", "__pycache__", ".direnv", "result"}
-
-
-def discover(paths: list[Path]) -> list[Path]:
-    """Spec files named directly, plus every spec file below named folders (sorted)."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if f.is_file() and f.suffix in SPEC_SUFFIXES and not SKIP_DIRS & set(rel[:-1]):
-                    found.append(f)
-        else:
-            found.append(p)
-    return found
+from tatara_build.reader.limits import MAX_FILE_BYTES
 
 
 def _sink(project: Project):
@@ -38,6 +23,8 @@ def _sink(project: Project):
             project.policies.append(obj)
         elif kind == "defbpf-test":
             project.tests.append(obj)
+        elif kind == "defbpf-struct":
+            project.structs.append(obj)
         elif kind == "broken":
             project.broken.add(obj)
         elif kind == "bpf-fn":
@@ -49,6 +36,10 @@ def read_file(path: Path, project: Project, sources: SourceCache, explicit: bool
     """Read one file into `project`; syntax errors become diagnostics, not exceptions."""
     file = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return [error(f"{file}: {size} bytes; spec files are at most {MAX_FILE_BYTES} bytes",
+                          help='see README.md, "Input limits"')]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return [error(f"no such spec file: {file}")]

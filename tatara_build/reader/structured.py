@@ -18,12 +18,21 @@ from pydantic import ValidationError
 from tatara_build.diagnostics import Diagnostic, Span, error
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
+from tatara_build.model.records import StructSpec
 from tatara_build.model.suggest import suggest
 from tatara_build.model.testspec import TestSpec
+from tatara_build.reader.limits import (
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    deep_offset,
+    lone_surrogate_offset,
+    walk_problem,
+)
 
-SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec}
+SECTIONS = {"maps": MapSpec, "programs": ProgramSpec, "policies": PolicySpec, "tests": TestSpec,
+            "structs": StructSpec}
 SINK_KIND = {"maps": "defbpf-map", "programs": "defbpf-program", "policies": "defbpf-policy",
-             "tests": "defbpf-test"}
+             "tests": "defbpf-test", "structs": "defbpf-struct"}
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -39,6 +48,9 @@ class _Locator:
         self.cursor = 0
 
     def find(self, key: str, value: str | None = None, start: int = 0) -> int | None:
+        if len(key) + len(value or "") > 256:  # a regex of a huge literal compiles slowly
+            at = self.text.find(key if value is None else value, start)
+            return at if at >= 0 else None
         val = "" if value is None else r"\s*" + re.escape(json.dumps(value))
         pat = re.compile(rf'(?:"{re.escape(key)}"\s*:|\b{re.escape(key)}\s*=){val}')
         m = pat.search(self.text, start)
@@ -80,12 +92,56 @@ class _Locator:
         return {k: v for k, v in spans.items() if v}
 
 
+class _LongInt(Exception):
+    def __init__(self, literal: str):
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _json_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise _LongInt(literal)
+    return int(literal)
+
+
+def _limit_error(text: str, file: str, message: str, offset: int | None) -> Diagnostic:
+    line, col = _line_col(text, offset) if offset is not None else (1, 1)
+    return error(message, Span(file, line, col), "see README.md, \"Input limits\"")
+
+
+def _walk_error(data: Any, text: str, file: str) -> Diagnostic | None:
+    problem = walk_problem(data)
+    if problem is None:
+        return None
+    if "surrogate" in problem:
+        at = lone_surrogate_offset(text)
+    elif "integer" in problem:
+        m = _LONG_DIGITS.search(text)
+        at = m.start() if m else None
+    else:
+        at = deep_offset(text)
+    return _limit_error(text, file, problem, at)
+
+
+_LONG_DIGITS = re.compile(rf"\d[\d_]{{{MAX_INT_DIGITS},}}")
+
+
 def parse_text(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
-    """Parse TOML or JSON by extension; syntax errors are located diagnostics."""
+    """Parse TOML or JSON by extension; syntax errors and the input limits (depth,
+    integer size, lone surrogates) are located diagnostics."""
+    deep = deep_offset(text)
+    if deep is not None:  # refuse before the parsers recurse
+        return None, [_limit_error(text, file, f"nesting deeper than {MAX_DEPTH} levels", deep)]
     try:
         if file.endswith(".toml"):
-            return tomllib.loads(text), []
-        return json.loads(text), []
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text, parse_int=_json_int)
+    except _LongInt as exc:
+        return None, [_limit_error(text, file, f"integer literal of {len(exc.literal)} digits "
+                                   f"(at most {MAX_INT_DIGITS})", text.find(exc.literal))]
+    except RecursionError:
+        return None, [_limit_error(text, file, f"nesting deeper than {MAX_DEPTH} levels", None)]
     except json.JSONDecodeError as exc:
         return None, [error(f"invalid JSON: {exc.msg}", Span(file, exc.lineno, exc.colno))]
     except tomllib.TOMLDecodeError as exc:
@@ -93,6 +149,12 @@ def parse_text(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
         msg = re.sub(r"\s*\(at line.*\)", "", str(exc))
         span = Span(file, int(m.group(1)), int(m.group(2))) if m else Span(file, 1, 1)
         return None, [error(f"invalid TOML: {msg}", span)]
+    except ValueError:  # an integer beyond Python's int-from-string limit (TOML)
+        m = _LONG_DIGITS.search(text)
+        return None, [_limit_error(text, file, f"integer literal longer than {MAX_INT_DIGITS} "
+                                   "digits", m.start() if m else None)]
+    problem = _walk_error(data, text, file)
+    return (None, [problem]) if problem else (data, [])
 
 
 def is_spec_document(data: Any) -> bool:

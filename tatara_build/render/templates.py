@@ -8,7 +8,6 @@ render time instead of an empty string in generated code.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 
@@ -20,8 +19,20 @@ from tatara_build.resources import templates_dir
 
 
 def toml_string(value: str) -> str:
-    """A TOML basic string (JSON's escaping with ASCII output is valid TOML)."""
-    return json.dumps(value, ensure_ascii=True)
+    """A TOML basic string in ASCII: `\\u`/`\\U` escapes for everything else
+    (JSON's surrogate pairs for an emoji are not valid TOML)."""
+    out = []
+    for c in value:
+        o = ord(c)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 0x20 <= o < 0x7F:
+            out.append(c)
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append("\\uFFFD")  # a lone surrogate has no TOML form (the readers refuse it)
+        else:
+            out.append(f"\\u{o:04X}" if o <= 0xFFFF else f"\\U{o:08X}")
+    return '"' + "".join(out) + '"'
 
 
 def nix_string(value: str) -> str:

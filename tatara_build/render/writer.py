@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.errors import TataraError
+from tatara_build.render.cache import output_stats
 
 LOCK = "tatara.render.json"
 
@@ -69,15 +71,56 @@ def atomic_write(path: Path, data: bytes, made: set[Path] | None = None) -> None
         raise
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
 def _previous(root: Path) -> dict[str, str]:
+    """The lock's `files` (relative path -> sha256), keeping only well-formed entries:
+    a lock someone edited (`{"files": "abc"}`, paths like `..`) removes nothing."""
     try:
-        return json.loads((root / LOCK).read_text())["files"]
+        files = json.loads((root / LOCK).read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+    if not isinstance(files, dict):
+        return {}
+    return {rel: digest for rel, digest in files.items()
+            if isinstance(digest, str) and _SHA256.match(digest) and _plain(rel)}
 
 
-def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> WriteReport:
-    """Make `root` hold exactly `files` (plus anything we never wrote)."""
+def _plain(rel: str) -> bool:
+    return bool(rel) and not rel.startswith("/") and "\\" not in rel and "\0" not in rel \
+        and not any(p in ("", ".", "..") for p in rel.split("/"))
+
+
+def _ours(root: Path, rel: str, digest: str) -> Path | None:
+    """`root/rel` if it is still the regular file we wrote (same sha256), else None:
+    a folder, a symlink, or a file someone changed since is never removed."""
+    try:
+        path = confined(root, rel)
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path if hashlib.sha256(path.read_bytes()).hexdigest() == digest else None
+    except (OSError, TataraError):
+        return None
+
+
+def write_tree(root: Path, files: dict[str, bytes], check: bool = False,
+               cache: dict | None = None) -> WriteReport:
+    """Make `root` hold exactly `files` (plus anything we never wrote). A folder we
+    cannot write (a file in the way, read-only, full) is a user error (exit 1). `cache`,
+    from render/cache.py, goes into the lock with the written files' sizes and mtimes."""
+    if root.exists() and not root.is_dir():
+        raise TataraError(f"output {root} exists and is not a folder (pick another -o)")
+    try:
+        return _write_tree(root, files, check, cache)
+    except OSError as exc:
+        where = exc.filename2 or exc.filename or root
+        raise TataraError(f"cannot write the output under {root}: {where}: {exc.strerror} "
+                          "(check -o, the folder's permissions and free space)") from None
+
+
+def _write_tree(root: Path, files: dict[str, bytes], check: bool,
+                cache: dict | None) -> WriteReport:
     report = WriteReport()
     made: set[Path] = set()
     checked: dict[Path, bool] = {}
@@ -94,16 +137,19 @@ def write_tree(root: Path, files: dict[str, bytes], check: bool = False) -> Writ
         report.written.append(rel)
         if not check:
             atomic_write(path, data, made)
-    for rel in sorted(set(_previous(root)) - set(files)):
-        path = confined(root, rel)
-        if path.exists():
+    previous = _previous(root)
+    for rel in sorted(set(previous) - set(files)):
+        path = _ours(root, rel, previous[rel])
+        if path is not None:
             report.removed.append(rel)
             if not check:
                 path.unlink()
     if not check:
         lock = {"generator": "tatara-build", "files": {
             rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}}
+        if cache is not None:
+            lock["cache"] = {**cache, "outputs": output_stats(root, sorted(files))}
         text = (json.dumps(lock, indent=2, sort_keys=True) + "\n").encode()
-        if not (root / LOCK).exists() or (root / LOCK).read_bytes() != text:
+        if not (root / LOCK).is_file() or (root / LOCK).read_bytes() != text:
             atomic_write(root / LOCK, text)
     return report

@@ -1,6 +1,6 @@
 """bpftool as a subprocess: argument lists, `-j` for data, `-n` on every pinning
 command (without it bpftool mounts a bpffs wherever a pin's folder is not one),
-and the traps of notes/bpftool.md handled in one place: errors on stdout under
+and the traps of bpftool 7.1 on this kernel handled in one place: errors on stdout under
 `-j`, `null` for success, `"\\n"` for an empty cgroup, verifier logs on stderr.
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from tatara_build.backends.proc import Result, run
+from tatara_build.backends.proc import Result
 from tatara_build.errors import EnvironmentProblem
 from tatara_build.runtime.base import Io, MapError, VerifierRejected
 
@@ -29,17 +30,31 @@ def bpftool_path() -> str:
     return path
 
 
+def run_tool(argv: list[str], input: str | None = None) -> Result:
+    """Run bpftool/tc/nsenter without a shell; output decoded with errors='replace' (a
+    corrupt object makes bpftool print raw bytes), a missing program a failed Result."""
+    try:
+        p = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace",
+                           input=input)
+    except FileNotFoundError:
+        return Result(argv, 127, "", f"{argv[0]}: command not found")
+    return Result(argv, p.returncode, p.stdout, p.stderr)
+
+
 def call(args: list[str], json_out: bool = True) -> Result:
     argv = [bpftool_path()] + (["-j"] if json_out else []) + args
-    return run(argv)
+    return run_tool(argv)
 
 
 def parse_json(res: Result):
-    """bpftool -j output as data: `null` / empty -> None."""
+    """bpftool -j output as data: `null` / empty / not JSON -> None."""
     text = res.stdout.strip()
     if not text or text == "null":
         return None
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def error_text(res: Result) -> str:
@@ -73,11 +88,9 @@ def load_failure(res: Result, obj: Path) -> Exception:
 
 
 def loadall(obj: Path, progs: Path, maps: Path | None = None,
-            rebind: dict[str, Path] | None = None, prog_type: str | None = None) -> Result:
-    """`prog loadall OBJ PROGDIR [type T] [map name N pinned P]... [pinmaps MAPDIR]`."""
+            rebind: dict[str, Path] | None = None) -> Result:
+    """`prog loadall OBJ PROGDIR [map name N pinned P]... [pinmaps MAPDIR]`."""
     args = ["-n", "prog", "loadall", str(obj), str(progs)]
-    if prog_type:
-        args += ["type", prog_type]
     for name, pin in sorted((rebind or {}).items()):
         args += ["map", "name", name, "pinned", str(pin)]
     if maps is not None:

@@ -10,12 +10,14 @@ map of another shape.
 from __future__ import annotations
 
 import os
-import shutil
 
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import MapSpec, ProgramSpec
+from tatara_build.runtime.attach import attach, undo
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram
-from tatara_build.runtime.kernel import Kernel
+from tatara_build.runtime.kernel import Kernel, no_journal
+from tatara_build.runtime.records import Record
+from tatara_build.runtime.safety import Owner
 from tatara_build.runtime.target import Target
 
 
@@ -23,7 +25,8 @@ class BpftoolRuntime:
     def __init__(self, target: Target, kernel: Kernel | None = None):
         self.t = target
         self.k = kernel or Kernel()
-        self.attached: dict[str, list[dict]] = {}
+        self.attached: dict[str, list[Record]] = {}
+        self.owner = Owner(target.layout.base)
 
     def create_map(self, spec: MapSpec) -> None:
         self.k.ensure_maps([(spec, self.t.map_pin(spec))])
@@ -41,7 +44,7 @@ class BpftoolRuntime:
         pins = self.k.load_object(self.t.object_path(file), staging, rebind)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(pins[snake(spec.name)], final)
-        shutil.rmtree(staging, ignore_errors=True)
+        self.owner.remove(staging)
         info = self.k.prog_info(final) or {}
         return LoadedProgram(spec.name, int(info.get("id") or 0))
 
@@ -55,11 +58,11 @@ class BpftoolRuntime:
         pin = self.t.prog_pin(spec)
         if not pin.exists():
             raise AttachFailed(f"program `{prog.name}` is not loaded")
-        self.attached[prog.name] = self.k.attach(spec, pin, self.t.layout.links)
+        self.attached[prog.name] = attach(self.k, spec, pin, self.t.layout.links, no_journal)
 
     def detach_program(self, prog: LoadedProgram) -> None:
         recs = self.attached.pop(prog.name, None)
         if recs is None:
             raise AttachFailed(f"program `{prog.name}` is not attached")
         for rec in reversed(recs):
-            self.k.undo(rec)
+            undo(self.k, rec, self.owner)

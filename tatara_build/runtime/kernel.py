@@ -1,4 +1,4 @@
-"""BpftoolRuntime: the kernel through bpftool, tc and nsenter subprocesses.
+"""Kernel: the kernel through bpftool, tc and nsenter subprocesses.
 
 Every kernel change returns an undo record (plain data), so the executor can roll
 back in reverse and a killed apply can be repaired from its journal. Maps are
@@ -14,16 +14,38 @@ kernel lacks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from tatara_build.backends.proc import Result, run
-from tatara_build.model.ir import MapSpec, ProgramSpec
-from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, kernel_shape
+from tatara_build.backends.proc import Result
+from tatara_build.lower.naming import kernel_name
+from tatara_build.model.ir import MapSpec
+from tatara_build.model.kinds import MAP_KINDS, kernel_shape
 from tatara_build.runtime import bpftool, links, objprep
-from tatara_build.runtime.base import AttachFailed, Io, MapError, Unsupported
-from tatara_build.runtime.probe import program_types
+from tatara_build.runtime.base import AttachFailed, Io, MapError
+from tatara_build.runtime.records import Record, Unpin
+
+_BATCH_SAFE = re.compile(r"^[A-Za-z0-9_./@+-]+$")  # what `bpftool batch` reads as one word
+
+
+def no_journal(*_recs: Record) -> None:
+    pass
+
+
+Intend = Callable[..., None]  # journal.intend: write-ahead records, fsync'd
+
+
+def _map_create_args(spec: MapSpec, pin: Path) -> list[str]:
+    kind = MAP_KINDS[spec.kind]
+    key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
+                                       spec.max_entries)
+    entries = entries or (os.cpu_count() or 1)
+    args = ["map", "create", str(pin), "type", kind.bpftool_type, "key", str(key),
+            "value", str(value), "entries", str(entries), "name", kernel_name(spec.name)]
+    return args + (["flags", str(kind.flags)] if kind.flags else [])
 
 
 def tc_pref(program: str) -> int:
@@ -37,7 +59,6 @@ class Kernel:
     def __init__(self, netns: str | None = None):
         self.netns = netns
         self.calls = 0  # bpftool/tc invocations (the benchmark and tests count them)
-        self._clsact: set[tuple[str | None, str]] = set()  # devices known to have clsact
 
     # --- plumbing ------------------------------------------------------------------------
     def _ns(self, argv: list[str]) -> list[str]:
@@ -48,17 +69,20 @@ class Kernel:
     def bpftool(self, args: list[str], json_out: bool = True, in_netns: bool = False) -> Result:
         self.calls += 1
         argv = [bpftool.bpftool_path()] + (["-j"] if json_out else []) + args
-        return run(self._ns(argv) if in_netns else argv)
+        return bpftool.run_tool(self._ns(argv) if in_netns else argv)
 
     def tc(self, args: list[str]) -> Result:
         self.calls += 1
-        return run(self._ns(["tc", *args]))
+        return bpftool.run_tool(self._ns(["tc", *args]))
 
     # --- maps ----------------------------------------------------------------------------
-    def ensure_maps(self, wanted: list[tuple[MapSpec, Path]]) -> list[dict]:
+    def ensure_maps(self, wanted: list[tuple[MapSpec, Path]], intend: Intend = no_journal
+                    ) -> list[Path]:
         """Create every missing map in one `bpftool batch` (one process, not one per map),
-        check the ones already pinned; undo records of the created ones. On a failure the
-        maps this call created are removed again before MapError is raised."""
+        check the ones already pinned; returns the pins created. Each pin is journaled
+        (`intend`) before the batch runs. Pins whose path `bpftool batch` could misread
+        (white space, quotes) are created by a call of their own instead. On a failure
+        the maps this call created are removed again before MapError is raised."""
         missing: list[tuple[MapSpec, Path]] = []
         for spec, pin in wanted:
             if pin.exists():
@@ -67,30 +91,49 @@ class Kernel:
                 missing.append((spec, pin))
         if not missing:
             return []
+        intend(*[Unpin(str(pin)) for _, pin in missing])
+        batch = [(s, p) for s, p in missing if _BATCH_SAFE.match(str(p))]
+        alone = [(s, p) for s, p in missing if not _BATCH_SAFE.match(str(p))]
+        created: list[Path] = []
+        try:
+            if batch:
+                created += self._map_batch(batch)
+            for spec, pin in alone:
+                res = self.bpftool(["-n", *_map_create_args(spec, pin)])
+                if not res.ok:
+                    raise MapError(f"create `{spec.name}`: {bpftool.error_text(res)}")
+                created.append(pin)
+        except MapError:
+            for pin in created:
+                pin.unlink(missing_ok=True)  # created by this call a moment ago
+            raise
+        return created
+
+    def _map_batch(self, missing: list[tuple[MapSpec, Path]]) -> list[Path]:
         lines = []
         for spec, pin in missing:
             pin.parent.mkdir(parents=True, exist_ok=True)
-            kind = MAP_KINDS[spec.kind]
-            key, value, entries = kernel_shape(spec.kind, spec.key_size, spec.value_size,
-                                               spec.max_entries)
-            entries = entries or (os.cpu_count() or 1)
-            line = (f"map create {pin} type {kind.bpftool_type} key {key} value "
-                    f"{value} entries {entries} name {spec.name[:15]}")
-            lines.append(line + (f" flags {kind.flags}" if kind.flags else ""))
+            lines.append(" ".join(_map_create_args(spec, pin)))
         self.calls += 1
-        res = run([bpftool.bpftool_path(), "-n", "-j", "batch", "file", "-"],
-                  input="\n".join(lines) + "\n")
-        done = len(bpftool.parse_json(res) or []) if res.stdout.strip().startswith("[") else 0
-        created = missing if res.ok else missing[: max(0, done - 1)]
-        undo = [{"op": "unpin", "path": str(pin)} for _, pin in created]
-        if not res.ok:
-            for rec in undo:
-                self.undo(rec)
-            bad = missing[max(0, done - 1)][0].name if done else missing[0][0].name
-            raise MapError(f"create `{bad}`: {bpftool.error_text(res)}")
-        return undo
+        res = bpftool.run_tool([bpftool.bpftool_path(), "-n", "-j", "batch", "file", "-"],
+                               input="\n".join(lines) + "\n")
+        parsed = bpftool.parse_json(res) if res.stdout.strip().startswith("[") else None
+        done = len(parsed) if isinstance(parsed, list) else 0
+        if res.ok:
+            return [p for _, p in missing]
+        for _, pin in missing[: max(0, done - 1)]:
+            pin.unlink(missing_ok=True)
+        bad = missing[max(0, done - 1)][0].name if done else missing[0][0].name
+        raise MapError(f"create `{bad}`: {bpftool.error_text(res)}")
 
     def check_map(self, spec: MapSpec, pin: Path) -> None:
+        """The pinned map has the spec's type and sizes (bpftool does not check a reuse)."""
+        diff = self.map_diff(spec, pin)
+        if diff:
+            raise MapError(f"pinned map {pin} does not match spec `{spec.name}`: {diff}")
+
+    def map_diff(self, spec: MapSpec, pin: Path) -> str:
+        """'' when the map pinned at `pin` matches the spec, else what differs."""
         res = self.bpftool(["map", "show", "pinned", str(pin)])
         shown = bpftool.parse_json(res) if res.ok else None
         if not isinstance(shown, dict):
@@ -100,14 +143,18 @@ class Kernel:
         want = {"type": MAP_KINDS[spec.kind].bpftool_type, "bytes_key": key, "bytes_value": value}
         if entries:
             want["max_entries"] = entries
-        diff = [f"{k} {shown.get(k)} (spec {v})" for k, v in want.items() if shown.get(k) != v]
-        if diff:
-            raise MapError(f"pinned map {pin} does not match spec `{spec.name}`: " + ", ".join(diff))
+        return ", ".join(f"{k} {shown.get(k)} (spec {v})" for k, v in want.items()
+                         if shown.get(k) != v)
 
     # --- programs ------------------------------------------------------------------------
     def load_object(self, obj: Path, into: Path, rebind: dict[str, Path]) -> dict[str, Path]:
-        """`loadall` into a fresh folder; program name -> pin. Raises VerifierRejected."""
+        """`loadall` into a fresh folder this call creates; program name -> pin. Raises
+        VerifierRejected; on failure removes only the folder it created itself."""
         into.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            into.mkdir()
+        except FileExistsError:
+            raise Io(f"cannot load {obj.name}: {into} exists already (pins are unique)") from None
         self.calls += 1
         res, shown = objprep.loadall(obj, into, rebind)  # C objects: runtime/objprep.py
         if not res.ok:
@@ -116,128 +163,48 @@ class Kernel:
         return {p.name: p for p in into.iterdir()}
 
     def prog_info(self, pin: Path) -> dict | None:
-        """{id, tag} of a pinned program, through bpf(2) rather than a bpftool process."""
-        got = links.prog_id_tag(pin)
-        return {"id": got[0], "tag": got[1]} if got else None
+        """{id, tag, name} of a pinned program, through libbpf rather than a bpftool process."""
+        return links.prog_info_pinned(pin)
 
-    # --- attach --------------------------------------------------------------------------
-    def attach(self, spec: ProgramSpec, pin: Path, links_dir: Path, replace_id: int | None = None
-               ) -> list[dict]:
-        """Attach the program pinned at `pin`; the undo records of what changed."""
-        how = PROGRAM_KINDS[spec.kind].attach
-        if how == "netlink-xdp":
-            return self._xdp(spec, pin, replace_id)
-        if how == "tc":
-            return self._tc(spec, pin)
-        if how == "cgroup":
-            return self._cgroup(spec, pin)
-        if how == "socket":
-            return []  # loaded and pinned: a process attaches it (SO_ATTACH_BPF)
-        self._supported(spec)
-        links_dir.mkdir(parents=True, exist_ok=True)
-        if spec.kind == ":tracepoint":
-            pins = links.attach_tracepoint(pin, spec.attach.target, links_dir / spec.name)
-        elif spec.kind == ":perf-event":
-            pins = links.attach_perf_event(pin, spec.attach.target, links_dir, spec.name)
-        else:
-            raise Unsupported(f"attaching `{spec.kind}` programs", spec.name)
-        return [{"op": "unpin", "path": str(p)} for p in pins]
+    # --- what is attached ------------------------------------------------------------------
+    def net_show(self, dev: str) -> dict | None:
+        """`bpftool net show dev`: {"xdp": [...], "tc": [...]}; None if there is no `dev`."""
+        res = self.bpftool(["net", "show", "dev", dev], in_netns=True)
+        data = bpftool.parse_json(res) if res.ok else None
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            return None
+        return data[0]
 
-    def _supported(self, spec: ProgramSpec) -> None:
-        feature = PROGRAM_KINDS[spec.kind].kernel_feature
-        if program_types().get(feature) is False:
-            raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
-                              f"(bpftool feature probe: {feature} is false)", spec.name)
-        if spec.kind == ":kprobe" and not Path("/sys/bus/event_source/devices/kprobe").exists():
-            raise Unsupported("`:kprobe` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
-                              "off: /sys/bus/event_source/devices/kprobe is missing)", spec.name)
-        if spec.kind in (":kprobe", ":lsm"):
-            raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
-
-    def _xdp(self, spec: ProgramSpec, pin: Path, replace_id: int | None) -> list[dict]:
-        dev = spec.attach.target
-        current = self.xdp_attached(dev)
-        if current and current != replace_id:
-            raise AttachFailed(f"{dev} already has XDP program id {current}, which this policy "
-                               "does not own; detach it first")
-        args = ["-n", "net", "attach", "xdp", "pinned", str(pin), "dev", dev]
-        res = self.bpftool(args + (["overwrite"] if current else []), in_netns=True)
-        if not res.ok:
-            raise AttachFailed(f"xdp on {dev}: {bpftool.error_text(res)}")
-        return [{"op": "xdp-detach", "dev": dev, "netns": self.netns}]
+    def xdp_prog(self, dev: str) -> dict | None:
+        """{id, tag, name} of the XDP program on `dev` (None if none); AttachFailed if no dev."""
+        shown = self.net_show(dev)
+        if shown is None:
+            raise AttachFailed(f"no interface `{dev}`" + (f" in netns {self.netns}" if self.netns
+                                                          else ""))
+        xdp = shown.get("xdp") or []
+        if not xdp:
+            return None
+        return links.prog_info_id(xdp[0]["id"]) or {"id": xdp[0]["id"], "tag": "", "name": ""}
 
     def xdp_attached(self, dev: str) -> int | None:
-        res = self.bpftool(["net", "show", "dev", dev], in_netns=True)
-        if not res.ok:
-            raise AttachFailed(f"no interface `{dev}`" + (f" in netns {self.netns}" if self.netns
-                                                          else "") + f": {bpftool.error_text(res)}")
-        data = bpftool.parse_json(res) or [{}]
-        xdp = data[0].get("xdp", []) if data else []
-        return xdp[0]["id"] if xdp else None
+        got = self.xdp_prog(dev)
+        return got["id"] if got else None
 
-    def _tc(self, spec: ProgramSpec, pin: Path) -> list[dict]:
-        dev, direction = spec.attach.target, spec.attach.direction or "ingress"
-        undo: list[dict] = []
-        if (self.netns, dev) not in self._clsact:
-            shown = self.tc(["-j", "qdisc", "show", "dev", dev])
-            if not shown.ok:
-                raise AttachFailed(f"tc on {dev}: {shown.stderr.strip()}")
-            had_clsact = '"clsact"' in shown.stdout
-            self._clsact.add((self.netns, dev))
-        else:
-            had_clsact = True
-        if not had_clsact:
-            res = self.tc(["qdisc", "replace", "dev", dev, "clsact"])
-            if not res.ok:
-                raise AttachFailed(f"tc qdisc clsact on {dev}: {res.stderr.strip()}")
-            undo.append({"op": "tc-qdisc-del", "dev": dev, "netns": self.netns})
-        pref = str(tc_pref(spec.name))
-        res = self.tc(["filter", "replace", "dev", dev, direction, "pref", pref, "handle", "1",
-                       "bpf", "direct-action", "pinned", str(pin)])
-        if not res.ok:
-            raise AttachFailed(f"tc filter on {dev} {direction}: {res.stderr.strip()}")
-        undo.append({"op": "tc-filter-del", "dev": dev, "dir": direction, "pref": pref,
-                     "netns": self.netns})
-        return undo
+    def cgroup_progs(self, cgroup: str, direction: str) -> list[dict]:
+        """{id, tag, name} of each program attached to (cgroup, direction)."""
+        res = self.bpftool(["cgroup", "show", cgroup])
+        data = bpftool.parse_json(res) if res.ok else None
+        out = []
+        for p in data if isinstance(data, list) else []:
+            if isinstance(p, dict) and p.get("attach_type") in (direction,
+                                                                f"cgroup_inet_{direction}"):
+                out.append(links.prog_info_id(p["id"]) or {"id": p["id"], "tag": "",
+                                                           "name": p.get("name", "")})
+        return out
 
-    def _cgroup(self, spec: ProgramSpec, pin: Path) -> list[dict]:
-        cg, direction = spec.attach.target, spec.attach.direction or "ingress"
-        res = self.bpftool(["cgroup", "attach", cg, direction, "pinned", str(pin), "multi"])
-        if not res.ok:
-            raise AttachFailed(f"cgroup {cg} {direction}: {bpftool.error_text(res)}")
-        return [{"op": "cgroup-detach", "cgroup": cg, "dir": direction, "pin": str(pin)}]
+    def has_clsact(self, dev: str) -> bool:
+        shown = self.tc(["-j", "qdisc", "show", "dev", dev])
+        if not shown.ok:
+            raise AttachFailed(f"tc on {dev}: {shown.stderr.strip()}")
+        return '"clsact"' in shown.stdout
 
-    # --- undo ----------------------------------------------------------------------------
-    def undo(self, rec: dict) -> None:
-        """Reverse one recorded change; tolerant of it being gone already."""
-        op = rec["op"]
-        ns, self.netns = self.netns, rec.get("netns", self.netns)
-        try:
-            if op == "unpin":
-                p = Path(rec["path"])
-                if p.is_dir():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
-            elif op == "xdp-detach":
-                self.bpftool(["net", "detach", "xdp", "dev", rec["dev"]], in_netns=True)
-            elif op == "tc-filter-del":
-                self.tc(["filter", "del", "dev", rec["dev"], rec["dir"], "pref", rec["pref"],
-                         "handle", "1", "bpf"])
-            elif op == "tc-qdisc-del":
-                self.tc(["qdisc", "del", "dev", rec["dev"], "clsact"])
-            elif op == "cgroup-detach":
-                self.bpftool(["cgroup", "detach", rec["cgroup"], rec["dir"], "pinned", rec["pin"]])
-            elif op == "rmdir-empty":
-                for d in sorted(rec["paths"], key=len, reverse=True):
-                    try:
-                        Path(d).rmdir()
-                    except OSError:
-                        pass  # not empty (not ours to remove) or already gone
-            elif op == "xdp-restore":
-                self.bpftool(["-n", "net", "attach", "xdp", "pinned", rec["pin"], "dev", rec["dev"],
-                              "overwrite"], in_netns=True)
-            else:
-                raise Io(f"unknown undo record {rec}")
-        finally:
-            self.netns = ns

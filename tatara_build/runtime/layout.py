@@ -1,4 +1,4 @@
-"""Where a policy lives in bpffs: `<root>/<policy>/{maps,progs,links}/` by default
+"""Where a policy lives in bpffs: `<root>/<policy>/{maps,progs,links,staging,marks}/` by default
 (root /sys/fs/bpf/tatara), or the spec's own pin paths for maps and programs."""
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ class PinLayout:
     @property
     def staging(self) -> Path:
         return self.base / "staging"
+
+    @property
+    def marks(self) -> Path:
+        """Empty folders recording facts a lost journal must not erase (netns, qdiscs)."""
+        return self.base / "marks"
 
     def map_pin(self, name: str, spec_pin: str | None = None) -> Path:
         return Path(spec_pin) if spec_pin else self.maps / name

@@ -1,26 +1,37 @@
-"""plan / apply / status / detach for one policy, over a Kernel (bpftool) runtime.
+"""plan / apply / detach for one policy, over a Kernel (bpftool) runtime.
 
-fetch (journal + what is pinned) -> compute (actions as data) -> execute (one
-executor, an undo record per change, all undone in reverse on any failure). A
-journal written after each change lets the next apply repair a killed one.
+apply converges: whatever the kernel holds (a clean install, a killed apply, a killed
+replace, an attachment someone removed), it loads the objects into a staging folder
+named per attempt, attaches each program (taking over hooks that hold a program of
+ours, runtime/attach.py), then moves the new pins in place. Every kernel change is
+journaled before it is made (runtime/state.py); an exception rolls this attempt back
+from those records, and a kill -9 leaves a journal marked `applying` that the next
+apply converges forward from (maps and their contents are reused, never recreated).
+detach removes what the journal, the pin folder and the kernel show to be ours.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tatara_build.errors import EnvironmentProblem
 from tatara_build.lower.naming import snake
+from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
+from tatara_build.runtime.observe import lost_attachments, marked_netns, netns_mark, observed_records, trusted
+from tatara_build.runtime.records import Record, RmdirEmpty, TcQdiscDel, Unpin
+from tatara_build.runtime.safety import Owner, check_objects
 from tatara_build.runtime.state import Journal, policy_lock
 from tatara_build.runtime.target import Target
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # create-map | reuse-map | load | attach | replace | nothing | repair
+    kind: str  # create-map | reuse-map | load | attach | replace | reattach | nothing | repair
     target: str
     detail: str = ""
 
@@ -34,19 +45,21 @@ def desired(t: Target) -> dict[str, str]:
 
 def is_current(t: Target, journal: Journal) -> bool:
     """Applied with these very objects, and every pin still there (no bpftool call)."""
-    applied = journal.data.get("applied", {})
-    if journal.status != "applied" or applied.get("objects") != desired(t):
+    applied = journal.applied
+    if journal.status != "applied" or journal.corrupt or applied.get("objects") != desired(t):
         return False
     pins = [t.map_pin(m) for m in t.maps] + [t.prog_pin(p) for p in t.programs]
-    pins += [Path(r["path"]) for recs in applied.get("attach", {}).values() for r in recs
-             if r["op"] == "unpin"]
+    pins += [Path(r.path) for recs in applied.get("attach", {}).values() for r in recs
+             if isinstance(r, Unpin)]
     return all(p.exists() for p in pins)
 
 
 def plan(t: Target, journal: Journal) -> list[Action]:
+    if journal.corrupt:
+        return [Action("repair", t.policy, f"unreadable journal ({journal.corrupt}): "
+                                           "converge from what the kernel holds"), *_fresh(t)]
     if journal.interrupted:
-        return [Action("repair", t.policy, f"undo {len(journal.data['steps'])} steps of an "
-                                           "interrupted apply"), *_fresh(t)]
+        return [Action("repair", t.policy, "converge after an interrupted apply"), *_fresh(t)]
     if is_current(t, journal):
         return [Action("nothing", t.policy, "applied and unchanged")]
     if journal.status == "applied":
@@ -66,28 +79,50 @@ class Fault(Exception):
     """Raised by fault injection (tests) at a chosen step."""
 
 
+def owner_of(t: Target, journal: Journal) -> Owner:
+    """The policy's pin folder, plus spec pin paths outside it the journal says we created."""
+    spec_pins = {str(t.map_pin(m)) for m in t.maps} | {str(t.prog_pin(p)) for p in t.programs}
+    claimed = set(journal.applied.get("created", [])) | {
+        r.path for r in journal.data["steps"] if isinstance(r, Unpin)}
+    return Owner(t.layout.base, claimed & spec_pins)
+
+
 def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
     """Make the kernel hold the policy; on any failure undo everything done here."""
+    check_objects(t.folder, t.objects)
     with policy_lock(t.policy):
         journal = Journal(t.policy)
+        owner = owner_of(t, journal)
+        owner.remove(t.layout.staging)  # a killed apply's staged pins: never in use
         actions = plan(t, journal)
-        if journal.interrupted:
-            repair(journal, k)
-        if is_current(t, journal):
-            return [Action("nothing", t.policy, "applied and unchanged")]
-        old = journal.data.get("applied", {}) if journal.status == "applied" else {}
+        if actions[0].kind == "nothing":
+            k.netns = k.netns or journal.applied.get("netns")
+            lost = lost_attachments(t, k, journal.applied)
+            if not lost:
+                return actions
+            actions = [Action("reattach", p.name, f"{p.kind} {p.attach.target}") for p in lost]
+        broken = journal.interrupted or bool(journal.corrupt)
+        old = journal.applied if journal.status == "applied" and not broken else {}
+        carried = _carried(t, journal, owner)
         journal.begin()
-        counter = _Steps(fault_at)
         try:
-            applied = _replace(t, k, journal, counter, old) if old else _install(t, k, journal,
-                                                                                  counter)
+            applied = _converge(t, k, journal, _Steps(fault_at), owner, carried)
         except BaseException:
-            repair(journal, k)
-            if old:
-                journal.finish(old)
+            rollback(journal, k, owner, t)
+            journal.data["status"] = "applying" if broken else ("applied" if old else "absent")
+            try:
+                journal.save()
+            except EnvironmentProblem as exc:
+                print(f"warning: {exc}", file=sys.stderr)
             raise
         journal.finish(applied)
+        owner.remove(t.layout.staging)
         return actions
+
+
+def _carried(t: Target, journal: Journal, owner: Owner) -> dict:
+    """What earlier applies made that stays ours: pins created outside the pin folder."""
+    return {"created": sorted(owner.created)}
 
 
 class _Steps:
@@ -99,7 +134,6 @@ class _Steps:
     def tick(self) -> None:
         """Before each kernel change: fault injection and the kill -9 test's pause."""
         if self.pause_after is not None and self.n == self.pause_after:
-            import time
             print(f"paused after {self.n} steps", flush=True)
             time.sleep(3600)
         if self.fault_at is not None and self.n == self.fault_at:
@@ -107,56 +141,54 @@ class _Steps:
         self.n += 1
 
 
-def _own_dirs(t: Target, journal: Journal) -> None:
+def _own_dirs(t: Target, journal: Journal, netns: str | None) -> None:
     """Record the pin folders this apply creates, so an undo removes them too."""
-    dirs = [d for d in (t.layout.base, t.layout.maps, t.layout.progs, t.layout.links,
-                        t.layout.staging) if not d.exists()]
-    if dirs:
-        journal.record({"op": "rmdir-empty", "paths": [str(d) for d in dirs]})
+    dirs = [t.layout.base, t.layout.maps, t.layout.progs, t.layout.links, t.layout.staging,
+            t.layout.marks] + ([netns_mark(t.layout.marks, netns)] if netns else [])
+    new = [d for d in dirs if not d.exists()]
+    if new:
+        journal.intend(RmdirEmpty(tuple(str(d) for d in new)))
 
 
-def _maps(t: Target, k: Kernel, journal: Journal, steps: _Steps) -> None:
+def _converge(t: Target, k: Kernel, journal: Journal, steps: _Steps, owner: Owner,
+              carried: dict) -> dict:
+    _own_dirs(t, journal, k.netns)
+    t.layout.marks.mkdir(parents=True, exist_ok=True)
+    if k.netns:
+        netns_mark(t.layout.marks, k.netns).mkdir(exist_ok=True)
     steps.tick()
-    for undo in k.ensure_maps([(m, t.map_pin(m)) for m in t.maps]):
-        journal.record(undo)
-
-
-def _install(t: Target, k: Kernel, journal: Journal, steps: _Steps) -> dict:
-    _own_dirs(t, journal)
-    _maps(t, k, journal, steps)
-    pins = _load_all(t, k, journal, steps)
-    attach: dict[str, list[dict]] = {}
+    created = k.ensure_maps([(m, t.map_pin(m)) for m in t.maps], journal.intend)
+    journal.confirm()
+    owner.created |= {os.path.realpath(p) for p in created}
+    attempt = t.layout.staging / f"a{os.getpid()}_{time.monotonic_ns()}"
+    journal.intend(Unpin(str(attempt)))
+    staged = _load_all(t, k, journal, steps, attempt)
+    attach: dict[str, list[Record]] = {}
     for p in t.programs:
         steps.tick()
-        recs = k.attach(p, pins[p.name], t.layout.links)
-        for r in recs:
-            journal.record(r)
-        attach[p.name] = recs
-    return _applied(t, k, attach)
+        prior = t.prog_pin(p) if t.prog_pin(p).exists() else None
+        attach[p.name] = hooks.attach(k, p, staged[p.name], attempt / "links", journal.intend,
+                                      prior, t.layout.marks)
+        journal.confirm()
+    attach = _commit(t, staged, attempt, attach, owner)
+    outside = {str(c) for c in owner.created if not str(c).startswith(str(owner.base) + "/")}
+    return _applied(t, k, attach, sorted(outside | set(carried["created"])))
 
 
-def _load_all(t: Target, k: Kernel, journal: Journal, steps: _Steps, staging: bool = False
+def _load_all(t: Target, k: Kernel, journal: Journal, steps: _Steps, attempt: Path
               ) -> dict[str, Path]:
-    """Load every object; program pins moved to progs/<name> (or left in staging)."""
+    """Load every object into the attempt's staging folder; spec name -> staged pin."""
     rebind = {snake(m.name): t.map_pin(m) for m in t.maps}
     pins: dict[str, Path] = {}
-    for file, obj in sorted(t.objects.items()):
+    for i, (file, obj) in enumerate(sorted(t.objects.items())):
         steps.tick()
-        where = t.layout.staging / file.removesuffix(".bpf.o")
         names = {p["name"] for p in obj["programs"]}
-        loaded = k.load_object(t.object_path(file), where,
+        loaded = k.load_object(t.object_path(file), attempt / f"o{i}",
                                {n: pin for n, pin in rebind.items() if _in_object(obj, n)})
-        journal.record({"op": "unpin", "path": str(where)})
+        journal.confirm()
         for spec in t.programs:
-            name = snake(spec.name)
-            if name not in names or name not in loaded:
-                continue
-            final = loaded[name] if staging else t.prog_pin(spec)
-            if not staging:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(loaded[name], final)
-                journal.record({"op": "unpin", "path": str(final)})
-            pins[spec.name] = final
+            if snake(spec.name) in names and snake(spec.name) in loaded:
+                pins[spec.name] = loaded[snake(spec.name)]
     return pins
 
 
@@ -164,88 +196,84 @@ def _in_object(obj: dict, map_name: str) -> bool:
     return any(m["name"] == map_name for m in obj.get("maps", [])) or not obj.get("maps")
 
 
-def _replace(t: Target, k: Kernel, journal: Journal, steps: _Steps, old: dict) -> dict:
-    """Load the new objects beside the old, switch each hook atomically where it can,
-    then move the new pins over the old ones."""
-    _maps(t, k, journal, steps)
-    staged = _load_all(t, k, journal, steps, staging=True)
-    attach: dict[str, list[dict]] = {}
+def _commit(t: Target, staged: dict[str, Path], attempt: Path,
+            attach: dict[str, list[Record]], owner: Owner) -> dict[str, list[Record]]:
+    """Move the new program and link pins over the old ones (atomic renames on bpffs:
+    an old program or link is released as its pin is replaced); drop stale links."""
+    out: dict[str, list[Record]] = {}
     for p in t.programs:
-        steps.tick()
-        prev = old.get("programs", {}).get(p.name, {})
-        if p.kind in (":tracepoint", ":perf-event"):
-            _drop_old(k, old, p.name, links_only=True)  # link pins share the new names
-        recs = k.attach(p, staged[p.name], t.layout.links, replace_id=prev.get("id"))
-        # a clsact qdisc this policy created earlier is still ours to remove on detach
-        recs = [r for r in old.get("attach", {}).get(p.name, [])
-                if r["op"] == "tc-qdisc-del" and r not in recs] + recs
-        if p.kind == ":xdp":
-            journal.record({"op": "xdp-restore", "dev": p.attach.target, "pin": str(t.prog_pin(p)),
-                            "netns": k.netns})
-        attach[p.name] = recs
-    for p in t.programs:
-        if p.kind == ":cgroup-skb":
-            _drop_old(k, old, p.name, links_only=False)  # old pin still names the old program
-        os.rename(staged[p.name], t.prog_pin(p))  # atomic on bpffs; the old program is released
-    return _applied(t, k, {n: [_repin(r, t) for r in recs] for n, recs in attach.items()})
+        t.prog_pin(p).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged[p.name], t.prog_pin(p))
+        recs = []
+        for r in attach[p.name]:
+            if isinstance(r, Unpin) and Path(r.path).parent == attempt / "links":
+                final = t.layout.links / Path(r.path).name
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(r.path, final)
+                r = Unpin(str(final))
+            recs.append(r)
+        out[p.name] = recs
+    keep = {r.path for recs in out.values() for r in recs if isinstance(r, Unpin)}
+    if t.layout.links.exists():
+        for f in t.layout.links.iterdir():
+            if str(f) not in keep:
+                owner.remove(f)
+    return out
 
 
-def _drop_old(k: Kernel, old: dict, name: str, links_only: bool) -> None:
-    for r in old.get("attach", {}).get(name, []):
-        if (r["op"] == "unpin" and "/links/" in r["path"]) or \
-                (not links_only and r["op"] == "cgroup-detach"):
-            k.undo(r)
-
-
-def _repin(rec: dict, t: Target) -> dict:
-    if rec["op"] == "cgroup-detach":
-        name = Path(rec["pin"]).name
-        return {**rec, "pin": str(t.layout.progs / name)}
-    return rec
-
-
-def _applied(t: Target, k: Kernel, attach: dict[str, list[dict]]) -> dict:
-    shutil.rmtree(t.layout.staging, ignore_errors=True)
+def _applied(t: Target, k: Kernel, attach: dict[str, list[Record]], created: list[str]) -> dict:
     progs = {}
     for p in t.programs:
         info = k.prog_info(t.prog_pin(p)) or {}
         progs[p.name] = {"pin": str(t.prog_pin(p)), "id": info.get("id"), "tag": info.get("tag")}
-    return {"objects": desired(t), "programs": progs, "attach": attach,
+    return {"objects": desired(t), "programs": progs, "attach": attach, "created": created,
             "maps": {m.name: str(t.map_pin(m)) for m in t.maps}, "netns": k.netns}
 
 
-def repair(journal: Journal, k: Kernel) -> int:
-    """Undo every recorded step in reverse; returns how many."""
+def rollback(journal: Journal, k: Kernel, owner: Owner, t: Target) -> int:
+    """Undo this attempt's journaled steps in reverse; returns how many."""
     steps = journal.data.get("steps", [])
     for rec in reversed(steps):
         try:
-            k.undo(rec)
-        except Exception:  # keep undoing the rest; a gone object is fine
-            pass
-    n = len(steps)
+            if trusted(rec, t, owner):
+                hooks.undo(k, rec, owner, t.layout.marks)
+        except Exception as exc:  # keep undoing the rest; a gone object is fine
+            print(f"warning: undo {rec}: {exc}", file=sys.stderr)
     journal.data["steps"] = []
-    journal.data["status"] = "absent"
-    journal.save()
-    return n
+    return len(steps)
 
 
 def detach(t: Target, k: Kernel) -> int:
-    """Remove everything the policy owns (attachments, links, programs, maps) and nothing else."""
+    """Remove everything the policy owns (attachments, links, programs, maps, qdiscs it
+    added) and nothing else: from the journal's records (each checked against the spec
+    and the pin folder), then from what the kernel shows on the spec's hooks."""
     with policy_lock(t.policy):
         journal = Journal(t.policy)
-        n = repair(journal, k) if journal.interrupted else 0
-        applied = journal.data.get("applied", {})
-        k.netns = applied.get("netns", k.netns)
-        for recs in applied.get("attach", {}).values():
-            for r in reversed(recs):
-                k.undo(r)
+        owner = owner_of(t, journal)
+        n = 0
+        spaces = {k.netns, journal.applied.get("netns")} | marked_netns(t.layout.marks)
+        recs = list(reversed(journal.data["steps"]))
+        recs += [r for rs in journal.applied.get("attach", {}).values() for r in reversed(rs)]
+        for rec in recs:
+            if trusted(rec, t, owner) and not isinstance(rec, (Unpin, RmdirEmpty)):
+                hooks.undo(k, rec, owner, t.layout.marks)
                 n += 1
-        for p in t.programs:
-            t.prog_pin(p).unlink(missing_ok=True)
-        for m in t.maps:
-            t.map_pin(m).unlink(missing_ok=True)
-        for d in (t.layout.links, t.layout.progs, t.layout.maps, t.layout.staging, t.layout.base):
-            if d.exists():
-                shutil.rmtree(d, ignore_errors=True)
+        for ns in sorted(spaces, key=str):
+            n += _sweep_hooks(t, k, ns, owner)
+        for pin in sorted(owner.created):
+            owner.remove(pin)
+        owner.remove(t.layout.base)
         journal.clear()
         return n
+
+
+def _sweep_hooks(t: Target, k: Kernel, netns: str | None, owner: Owner) -> int:
+    """Detach, by kernel name and fixed tc pref, what is ours on the spec's hooks in
+    `netns` (found without the journal), then the clsact qdiscs we marked as added."""
+    n = 0
+    k.netns = netns
+    recs = observed_records(t, k)
+    for rec in recs:
+        hooks.undo(k, rec, owner, t.layout.marks)
+        n += not isinstance(rec, TcQdiscDel)
+    return n

@@ -1,10 +1,12 @@
 """Pinned bpf_links for hooks bpftool 7.1 cannot attach (tracepoint, perf event,
-kprobe, lsm): a minimal shim over the bpf(2) and perf_event_open(2) syscalls.
+kprobe, lsm): libbpf's C API through ctypes (libbpf.so.1: bpf_link_create,
+bpf_obj_pin, bpf_obj_get, bpf_obj_get_info_by_fd), plus the raw perf_event_open(2)
+syscall, which neither glibc nor libbpf wraps.
 
 bpftool 7.1 has no `autoattach`; a link created here and pinned with BPF_OBJ_PIN
 outlives this process, and unlinking the pin detaches it (`bpftool link detach`
-answers EOPNOTSUPP for perf links). Syscall and attach-type numbers were checked
-against this kernel's BTF (notes/bpftool.md section 3).
+answers EOPNOTSUPP for perf links). BPF_PERF_EVENT is the attach type of
+include/uapi/linux/bpf.h; struct offsets of bpf_prog_info/bpf_map_info are from the same.
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ from pathlib import Path
 
 from tatara_build.runtime.base import AttachFailed, Unsupported
 
-SYS_BPF = {"x86_64": 321, "aarch64": 280}
-SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
-BPF_OBJ_PIN, BPF_OBJ_GET, BPF_LINK_CREATE = 6, 7, 28
+SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}  # glibc has no wrapper for it
 BPF_PERF_EVENT = 41
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
 PERF_FLAG_FD_CLOEXEC = 8
@@ -28,9 +28,29 @@ SOFTWARE_EVENTS = {"cpu-clock": 0, "task-clock": 1, "page-faults": 2, "context-s
 HARDWARE_EVENTS = {"cpu-cycles": 0, "instructions": 1, "cache-references": 2, "cache-misses": 3,
                    "branch-instructions": 4, "branch-misses": 5}
 TRACEFS = [Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing")]
+PROG_INFO_SIZE = 256  # struct bpf_prog_info: id @4, tag @8, name @64 (16 bytes)
+MAP_INFO_SIZE = 128  # struct bpf_map_info: type, id, key, value, max_entries, flags, name @24
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+
+def _load_libbpf():
+    name = ctypes.util.find_library("bpf") or "libbpf.so.1"
+    try:
+        lib = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+    lib.bpf_obj_get.argtypes = [ctypes.c_char_p]
+    lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
+    lib.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    lib.bpf_prog_get_fd_by_id.argtypes = [ctypes.c_uint32]
+    lib.bpf_obj_get_info_by_fd.argtypes = [ctypes.c_int, ctypes.c_void_p,
+                                           ctypes.POINTER(ctypes.c_uint32)]
+    return lib
+
+
+_libbpf = _load_libbpf()
 
 
 class PerfEventAttr(ctypes.Structure):
@@ -45,67 +65,103 @@ class PerfEventAttr(ctypes.Structure):
 FLAG_FREQ = 1 << 10  # perf_event_attr.freq bit in the flags word
 
 
-def _syscall(table: dict[str, int], *args) -> int:
-    nr = table.get(platform.machine())
-    if nr is None:
-        raise Unsupported(f"no syscall numbers for {platform.machine()}")
-    res = _libc.syscall(ctypes.c_long(nr), *args)
+def _lib():
+    if _libbpf is None:
+        raise Unsupported("libbpf.so.1 not found (Debian: apt-get install libbpf1)")
+    return _libbpf
+
+
+def _check(res: int) -> int:
+    """libbpf 1.x returns -errno (and sets errno) on failure."""
     if res < 0:
-        err = ctypes.get_errno()
+        err = -res if res < -1 else (ctypes.get_errno() or 1)
         raise OSError(err, os.strerror(err))
     return res
 
 
-def _bpf(cmd: int, attr: bytearray) -> int:
-    buf = (ctypes.c_char * len(attr)).from_buffer(attr)
-    return _syscall(SYS_BPF, ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
-
-
 def obj_get(path: Path) -> int:
-    attr = bytearray(128)
-    cpath = ctypes.create_string_buffer(str(path).encode())
-    attr[0:8] = ctypes.addressof(cpath).to_bytes(8, "little")
-    return _bpf(BPF_OBJ_GET, attr)
+    return _check(_lib().bpf_obj_get(os.fsencode(str(path))))
 
 
 def obj_pin(fd: int, path: Path) -> None:
-    attr = bytearray(128)
-    cpath = ctypes.create_string_buffer(str(path).encode())
-    attr[0:8] = ctypes.addressof(cpath).to_bytes(8, "little")
-    attr[8:12] = fd.to_bytes(4, "little")
-    _bpf(BPF_OBJ_PIN, attr)
+    _check(_lib().bpf_obj_pin(fd, os.fsencode(str(path))))
 
 
-BPF_OBJ_GET_INFO_BY_FD = 15
+def _info(fd: int, size: int) -> bytes:
+    buf = (ctypes.c_ubyte * size)()
+    n = ctypes.c_uint32(size)
+    _check(_lib().bpf_obj_get_info_by_fd(fd, buf, ctypes.byref(n)))
+    return bytes(buf)
 
 
-def prog_id_tag(pin: Path) -> tuple[int, str] | None:
-    """(id, tag) of the program pinned at `pin`, from bpf(2) directly (no subprocess)."""
+def _prog(raw: bytes) -> dict:
+    return {"id": int.from_bytes(raw[4:8], "little"), "tag": raw[8:16].hex(),
+            "name": raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")}
+
+
+def prog_info_pinned(pin: Path) -> dict | None:
+    """{id, tag, name} of the program pinned at `pin` (None if none is)."""
     try:
         fd = obj_get(pin)
     except OSError:
         return None
     try:
-        info = (ctypes.c_ubyte * 256)()
-        attr = bytearray(128)
-        attr[0:4] = fd.to_bytes(4, "little")
-        attr[4:8] = (256).to_bytes(4, "little")
-        attr[8:16] = ctypes.addressof(info).to_bytes(8, "little")
-        _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
-        raw = bytes(info)
-        return int.from_bytes(raw[4:8], "little"), raw[8:16].hex()
+        return _prog(_info(fd, PROG_INFO_SIZE))
     except OSError:
         return None
     finally:
         os.close(fd)
 
 
+def prog_info_id(prog_id: int) -> dict | None:
+    """{id, tag, name} of a loaded program by id (None if it is gone)."""
+    try:
+        fd = _check(_lib().bpf_prog_get_fd_by_id(prog_id))
+    except OSError:
+        return None
+    try:
+        return _prog(_info(fd, PROG_INFO_SIZE))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def map_info_pinned(pin: Path) -> dict | None:
+    """{type, key, value, entries, flags, name} of the map pinned at `pin`, or None."""
+    try:
+        fd = obj_get(pin)
+    except OSError:
+        return None
+    try:
+        raw = _info(fd, MAP_INFO_SIZE)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    w = [int.from_bytes(raw[i:i + 4], "little") for i in range(0, 24, 4)]
+    return {"type": w[0], "id": w[1], "key": w[2], "value": w[3], "entries": w[4], "flags": w[5]}
+
+
+def prog_id_tag(pin: Path) -> tuple[int, str] | None:
+    """(id, tag) of the program pinned at `pin`, from bpf(2) directly (no subprocess)."""
+    info = prog_info_pinned(pin)
+    return (info["id"], info["tag"]) if info else None
+
+
 def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
-    attr = bytearray(128)
-    attr[0:4] = prog_fd.to_bytes(4, "little")
-    attr[4:8] = target_fd.to_bytes(4, "little", signed=True)
-    attr[8:12] = attach_type.to_bytes(4, "little")
-    return _bpf(BPF_LINK_CREATE, attr)
+    return _check(_lib().bpf_link_create(prog_fd, target_fd, attach_type, None))
+
+
+def _syscall(table: dict[str, int], *args) -> int:
+    nr = table.get(platform.machine())
+    if nr is None:
+        raise Unsupported(f"no perf_event_open syscall number for {platform.machine()}")
+    res = _libc.syscall(ctypes.c_long(nr), *args)
+    if res < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return res
 
 
 def perf_event_open(attr: PerfEventAttr, cpu: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,17 +42,52 @@ def load_target(project: Project, policy: str, artifacts: Path, root: Path = DEF
         raise SpecError(f"no policy `{policy}` in the spec (policies: {names})")
     folder = artifacts / snake(policy)
     try:
-        data = json.loads((folder / MANIFEST).read_text())
+        data = json.loads((folder / MANIFEST).read_bytes().decode("utf-8"))
     except OSError:
         raise SpecError(f"no {MANIFEST} in {folder}: run `tatara-build build` first") from None
     except ValueError as exc:
         raise SpecError(f"{folder / MANIFEST} is not valid JSON: {exc}") from None
-    if data.get("spec_hash") and data["spec_hash"] != project.policy_hash(policy):
+    if isinstance(data, dict) and data.get("spec_hash") and data["spec_hash"] != project.policy_hash(policy):
         raise SpecError(f"artifacts in {folder} were built from another version of policy "
                         f"`{policy}`: rebuild with `tatara-build build`")
-    objects = {o["file"]: o for o in data["objects"]}
+    objects = check_manifest(data, folder)
     owner = {p["name"]: f for f, o in objects.items() for p in o["programs"]}
     maps = [project.map(n).spec for n in pol.spec.maps if project.map(n)]  # type: ignore[union-attr]
     progs = [project.program(n).spec for n in pol.spec.programs if project.program(n)]  # type: ignore[union-attr]
     return Target(snake(policy), PinLayout(snake(policy), root), maps, progs, objects, folder,
                   owner)
+
+
+_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,200}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_manifest(data: object, folder: Path) -> dict[str, dict]:
+    """file -> entry, each `file` a plain name inside `folder` with a sha256 and its
+    programs; SpecError naming the field otherwise (nothing is touched before this)."""
+    where = folder / MANIFEST
+    objs = data.get("objects") if isinstance(data, dict) else None
+    if not isinstance(objs, list):
+        raise SpecError(f"{where}: `objects` is not a list")
+    out: dict[str, dict] = {}
+    for i, o in enumerate(objs):
+        field = f"{where}: objects[{i}]"
+        if not isinstance(o, dict):
+            raise SpecError(f"{field} is not an object")
+        file = o.get("file")
+        if not isinstance(file, str) or not _FILE.match(file) or file in out or \
+                (folder / file).resolve().parent != folder.resolve():
+            raise SpecError(f"{field}.file {str(file)[:80]!r}: must be a plain file name inside "
+                            f"{folder} (no `/`, no `..`), once")
+        if not isinstance(o.get("sha256"), str) or not _SHA.match(o["sha256"]):
+            raise SpecError(f"{field}.sha256 is not 64 hex digits")
+        progs = o.get("programs")
+        if not isinstance(progs, list) or not all(
+                isinstance(p, dict) and isinstance(p.get("name"), str) for p in progs):
+            raise SpecError(f"{field}.programs is not a list of {{name: ...}}")
+        maps = o.get("maps", [])
+        if not isinstance(maps, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("name"), str) for m in maps):
+            raise SpecError(f"{field}.maps is not a list of {{name: ...}}")
+        out[file] = o
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tatara_build.lower.naming import snake
+from tatara_build.model import records
 from tatara_build.model.ir import Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS, action_value
 from tatara_build.runtime import bpftool
@@ -64,8 +65,8 @@ def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
                           log=getattr(err, "log", ""))
     for e in s.maps_before:
         m = project.map(e.map).spec  # type: ignore[union-attr]
-        bpftool.map_update(scratch / "maps" / snake(e.map), encode(str(e.key), m.key_size, "key"),
-                           encode(str(e.value), m.value_size, "value"))
+        bpftool.map_update(scratch / "maps" / snake(e.map), entry_bytes(project, m, "key", e.key),
+                           entry_bytes(project, m, "value", e.value))
     with tempfile.NamedTemporaryFile(suffix=".pkt") as pkt:  # bpffs holds pins only
         pkt.write(build_packet(s.packet))
         pkt.flush()
@@ -83,12 +84,37 @@ def run_one(project: Project, test, obj: Path, scratch: Path) -> TestResult:
                       int(out.get("duration", 0)))
 
 
+def entry_bytes(project: Project, m, role: str, val) -> bytes:
+    """A test's key or value: a record given by field (model/records.py), or a number/hex."""
+    if isinstance(val, dict):
+        return records.encode(project.struct(getattr(m, f"{role}_struct")).spec, val)
+    return encode(str(val), getattr(m, f"{role}_size"), role)
+
+
+def _check_record(project: Project, m, e, entry: dict | None) -> list[str]:
+    """Compare the fields a test names; per-CPU numbers are summed over CPUs."""
+    spec = project.struct(m.value_struct).spec
+    raws = [bytes(int(b, 16) for b in v["value"]) for v in entry.get("values", [entry])] \
+        if entry else [bytes(records.layout(spec).size)]
+    got = [records.decode(spec, raw) for raw in raws]
+    want = records.decode(spec, records.encode(spec, e.value))
+    problems = []
+    for name in e.value:
+        vals = [g[name] for g in got]
+        have = sum(vals) if all(isinstance(v, int) for v in vals) else vals[0]  # type: ignore[arg-type]
+        if have != want[name]:
+            problems.append(f"map {e.map}[{e.key}].{name} = {have}, expected {want[name]}")
+    return problems
+
+
 def _check_map(project: Project, scratch: Path, e) -> list[str]:
     m = project.map(e.map).spec  # type: ignore[union-attr]
-    key = encode(str(e.key), m.key_size, "key")
-    want = int.from_bytes(encode(str(e.value), m.value_size, "value"), "little")
+    key = entry_bytes(project, m, "key", e.key)
     res = bpftool.call(["map", "lookup", "pinned", str(scratch / "maps" / snake(e.map)), "key",
                         *bpftool.hex_bytes(key)])
+    if isinstance(e.value, dict):
+        return _check_record(project, m, e, json.loads(res.stdout) if res.ok else None)
+    want = int.from_bytes(encode(str(e.value), m.value_size, "value"), "little")
     if not res.ok:
         return [f"map {e.map}[{e.key}]: absent, expected {e.value}"] if want else []
     got = _value_sum(json.loads(res.stdout))

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from tatara_build.diagnostics import Diagnostic, SourceCache, sort_key
 from tatara_build.model.ir import Project
-from tatara_build.validate import maps, names, pins, policy, programs, sources, tests
+from tatara_build.validate import (
+    bodies,
+    buildable,
+    maps,
+    names,
+    pins,
+    policy,
+    programs,
+    records,
+    sources,
+    tests,
+)
 from tatara_build.validate.context import Context
 
 RULES = [
     *names.RULES, *policy.RULES, *programs.RULES, *maps.RULES, *sources.RULES, *pins.RULES,
-    *tests.RULES,
+    *tests.RULES, *buildable.RULES, *records.RULES, *bodies.RULES,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Map rules per kind, as the kernel accepts them (notes/bpftool.md section 1)."""
+"""Map rules per kind, as the kernel accepts them (what `bpftool map create` takes here)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
+from tatara_build.model import records
 from tatara_build.model.kinds import PROGRAM_KINDS, actions_of, runnable_kinds
 from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
@@ -59,14 +60,29 @@ def _maps(ctx: Context, t, prog) -> Iterable[Diagnostic]:
                 continue
             for what, val, size in (("key", e.key, m.spec.key_size),
                                     ("value", e.value, m.spec.value_size)):
-                problem = _fits(val, size)
+                problem = _record_fits(p, m.spec, what, val) if isinstance(val, dict) \
+                    else _fits(val, size)
                 if problem:
                     yield error(f"test `{t.spec.name}`: {what} of `{e.map}` {problem}", t.span(field))
 
 
+def _record_fits(p, m, what: str, val: dict) -> str | None:
+    """A record given by field: the map must have a struct there, the fields must fit it."""
+    name = getattr(m, f"{what}_struct")
+    s = p.struct(name) if name else None
+    if s is None:
+        return f"is given by field, but the map has no :{what}-struct"
+    try:
+        records.encode(s.spec, val)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _fits(val: int | str, size: int) -> str | None:
-    if isinstance(val, int):
-        return None if 0 <= val < 1 << (8 * size) else f"{val} does not fit in {size} bytes"
+    if isinstance(val, int):  # bit_length, not 1 << 8*size: sizes reach 2**32 - 1
+        return None if val >= 0 and val.bit_length() <= 8 * size \
+            else f"{val} does not fit in {size} bytes"
     if not val.startswith("hex:"):
         return f"`{val}` is neither an integer nor hex:.."
     try:

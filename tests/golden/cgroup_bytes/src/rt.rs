@@ -268,3 +268,68 @@ pub unsafe fn atomic_add_u64(p: *mut u64, v: u64) {
 pub unsafe fn atomic_add_u32(p: *mut u32, v: u32) {
     unsafe { core::arch::asm!("lock *(u32 *)({0} + 0) += {1}", in(reg) p, in(reg) u64::from(v)) }
 }
+
+/// `bpf_csum_diff` of replacing the 32-bit word `from` by `to` (host order, summed in
+/// network order) onto `seed`: the delta to fold into an IP or L4 checksum.
+#[inline(always)]
+pub fn csum_diff32(from: u64, to: u64, seed: u64) -> u64 {
+    let mut a = [(from as u32).to_be()];
+    let mut b = [(to as u32).to_be()];
+    // SAFETY: two live 4-byte buffers; the helper only reads them.
+    let r = unsafe {
+        aya_ebpf::helpers::bpf_csum_diff(a.as_mut_ptr(), 4, b.as_mut_ptr(), 4, seed as u32)
+    };
+    r as u64
+}
+
+/// `bpf_get_stackid`: the id of the current stack in `map`, or a negative errno.
+#[inline(always)]
+pub fn stackid<C, M>(ctx: &C, map: &M, flags: u64) -> u64
+where
+    C: aya_ebpf::programs::tracing::StackIdContext,
+    M: aya_ebpf::programs::tracing::StackTraceMap,
+{
+    match ctx.get_stackid(map, flags) {
+        Ok(id) => id as u64,
+        Err(e) => i64::from(e) as u64,
+    }
+}
+
+/// `bpf_redirect_map`: XDP_REDIRECT, or the low bits of `flags` (a fallback verdict)
+/// when the map has no target at `key`.
+#[inline(always)]
+pub fn redirect_map<M: RedirectMap>(map: &M, key: u64, flags: u64) -> u64 {
+    u64::from(map.redirect_to(key as u32, flags))
+}
+
+/// The aya maps `bpf_redirect_map` takes (devmap, devmap-hash, cpumap).
+pub trait RedirectMap {
+    fn redirect_to(&self, key: u32, flags: u64) -> u32;
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::DevMap<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::DevMapHash<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}
+
+impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<N, F> {
+    #[inline(always)]
+    fn redirect_to(&self, key: u32, flags: u64) -> u32 {
+        match self.redirect(key, flags) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+}

@@ -12,15 +12,13 @@ pub fn drop_syn_flood(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     if t2 {
         let t3 = pkt.tcp_flags()?;
         let flags = t3;
-        let t4: bool;
         let t5 = flags & 2_u64;
         let t6 = t5 != 0_u64;
-        if t6 {
+        let mut t4 = t6;
+        if t4 {
             let t7 = flags & 16_u64;
             let t8 = t7 == 0_u64;
             t4 = t8;
-        } else {
-            t4 = false;
         }
         if t4 {
             if let Some(p) = crate::maps::syn_counter.get_ptr_mut(0_u32) {

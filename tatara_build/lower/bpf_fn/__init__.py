@@ -1,0 +1,61 @@
+"""The bpf-fn DSL -> Rust, as a careful aya author would write it.
+
+`core` holds the lowering state (scopes, types, conversions); each form lives in
+a small module that registers its handler in `registry.FORMS` (control, ops,
+mapops, packet, helpers, context). No `unwrap`, no indexing, no panics in the output. Every
+error is a diagnostic at the form's file:line:col, with upstream's LowerError
+texts where upstream has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tatara_build.diagnostics import Diagnostic, error
+
+# Each form module registers its handlers when imported.
+from tatara_build.lower.bpf_fn import (  # noqa: F401
+    context,
+    control,
+    helpers,
+    mapops,
+    ops,
+    packet,
+    records,  # noqa: F401
+)
+from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
+from tatara_build.lower.naming import snake
+from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
+from tatara_build.model.records import StructSpec
+
+__all__ = ["LowerError", "LoweredBody", "Ty", "Val", "cast", "lower_bpf_fn"]
+
+
+@dataclass(frozen=True)
+class LoweredBody:
+    name: str  # Rust function name in `mod bodies`
+    lines: list[str]
+    uses_pkt: bool
+    uses_ctx: bool
+    structs: frozenset[str] = frozenset()  # records the crate must declare
+
+
+def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
+                 structs: dict[str, StructSpec] | None = None
+                 ) -> tuple[LoweredBody | None, list[Diagnostic]]:
+    """Lower `fn` as the body of `program`; maps are the policy's, structs the project's."""
+    low = Lowering(fn, program, maps, structs or {})
+    if len(fn.params) != 1:
+        return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",
+                            fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]
+    try:
+        lines = low.body()
+    except LowerError as exc:
+        return None, [exc.diag]
+    except RecursionError:
+        return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
+                            "split the body with `let` bindings")]
+    if low.uses_pkt:
+        lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
+    return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,
+                       frozenset(low.used_structs)), []

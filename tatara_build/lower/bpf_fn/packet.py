@@ -1,0 +1,81 @@
+"""Packet forms: header accessors, loads at an offset, packet-len.
+
+Packet reads are bounds-checked (`?` on `Option`): a packet shorter than a header
+it claims makes the program return its kind's default verdict.
+"""
+
+from __future__ import annotations
+
+from tatara_build.lower import dsl_tables as T
+from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
+from tatara_build.lower.bpf_fn.registry import form
+from tatara_build.reader.lisp import Node
+
+# How a body builds its `Pkt`, by aya context type (model/kinds.py's `context` column);
+# `SkBuffContext` kinds without a packet_base (socket filters) read through the skb.
+PKT_INIT = {
+    "XdpContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
+    "TcContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
+    "SkBuffContext": ("crate::rt::Pkt::new(\n"
+                    "        unsafe { (*ctx.skb.skb).data as usize },\n"
+                    "        unsafe { (*ctx.skb.skb).data_end as usize },\n"
+                    "        false,\n    )"),
+}
+
+
+def ctx_arg(low: Lowering, node: Node, args: list[Node], n: int) -> None:
+    """Check that the form's first argument is the context and that it has `n` args."""
+    op = str(node.items[0].value)
+    if len(args) != n or args[0].kind != "sym" or str(args[0].value) not in low.fn.params[:1]:
+        ctx = low.fn.params[0] if low.fn.params else "ctx"
+        extra = " offset" if n == 2 else ""
+        raise LowerError(f"`({op} …)` takes the context `{ctx}`{extra}", node,
+                         f"write `({op} {ctx}{extra})`")
+
+
+@form("packet-len")
+def lower_packet_len(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
+    ctx_arg(low, node, args, 1)
+    low.uses_ctx = True
+    if low.kind.packet_base is None and not _skb_loads(low):
+        raise LowerError(f"`(packet-len …)`: `{low.program.kind}` programs have no packet", node)
+    if low.kind.context == "XdpContext":
+        low.uses_pkt = True
+        return Val(low.temp("pkt.len()"), Ty.U64)
+    return Val(low.temp("u64::from(ctx.len())"), Ty.U64)
+
+
+@form(*T.LOADS)
+def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
+    ctx_arg(low, node, args, 2)
+    low.uses_ctx = True
+    if _skb_loads(low):
+        off = low.as_u64(args[1])
+        return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
+    _needs_packet(low, op, node)
+    off = low.as_u64(args[1])
+    return Val(low.temp(f"pkt.{T.LOADS[op]}({off})?"), Ty.U64)
+
+
+@form(*T.ACCESSORS)
+def lower_accessor(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
+    ctx_arg(low, node, args, 1)
+    low.uses_ctx = True
+    _needs_packet(low, op, node)
+    method, needs_eth = T.ACCESSORS[op]
+    if needs_eth and not low.kind.has_ethernet:
+        raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
+                         node)
+    return Val(low.temp(f"pkt.{method}()?"), Ty.U64)
+
+
+def _skb_loads(low: Lowering) -> bool:
+    """Socket filters: an skb without direct packet access (bpf_skb_load_bytes reads)."""
+    return low.kind.packet_base is None and low.kind.context == "SkBuffContext"
+
+
+def _needs_packet(low: Lowering, op: str, node: Node) -> None:
+    if low.kind.packet_base is None:
+        raise LowerError(f"`({op} …)` reads packet headers; `{low.program.kind}` programs "
+                         "have none", node, "packet accessors work in :xdp, :tc and :cgroup-skb")
+    low.uses_pkt = True
