@@ -15,15 +15,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 python3 -m pip --version >/dev/null
-python3 -c "import tatara_build, hypothesis, pytest" 2>/dev/null \
+# Re-install when pyproject.toml changed (new dependencies), keyed by its hash.
+stamp="${HOME}/.cache/tatara-build/pip-$(sha256sum pyproject.toml | cut -c1-16)-$(pwd | sha256sum | cut -c1-8)"
+[ -f "$stamp" ] && python3 -c "import tatara_build, hypothesis, pytest" 2>/dev/null \
   && pip show tatara-build 2>/dev/null | grep -q "Editable project location: $(pwd)" \
-  || { echo "+ pip install -e .[test]"; python3 -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Running pip as" || true; }
+  || { echo "+ pip install -e .[test]"; python3 -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Running pip as" || true
+       mkdir -p "$(dirname "$stamp")"; touch "$stamp"; }
 
 # bpffs for the kernel lane (bpftool is always run with -n: it never mounts by itself).
 if [ "$(id -u)" = 0 ] && ! mount | grep -q " /sys/fs/bpf type bpf"; then
   echo "+ mount -t bpf bpf /sys/fs/bpf"
   mount -t bpf bpf /sys/fs/bpf || echo "warning: could not mount bpffs; kernel tests will skip"
 fi
+bash scripts/setup-bpfman.sh
 
 bash scripts/setup-bpf-linker.sh     # bpf-linker on Debian's LLVM 22 (= rustc's), cached
 bash scripts/setup-nix-standin.sh    # bpfel core sysroot (cached) + the nixpkgs stand-in

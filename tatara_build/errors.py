@@ -8,7 +8,7 @@ artifacts; not an error), 70 internal error (cli/common.py).
 
 from __future__ import annotations
 
-from tatara_build.diagnostics import Diagnostic
+from tatara_build.diagnostics import Diagnostic, SourceCache
 
 EXIT_SPEC = 1
 EXIT_BUILD = 3
@@ -22,10 +22,12 @@ class TataraError(Exception):
 
     exit_code = EXIT_SPEC
 
-    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None):
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None,
+                 sources: SourceCache | None = None):
         super().__init__(message)
         self.message = message
         self.diagnostics = diagnostics or []
+        self.sources = sources  # the texts the diagnostics point into (for carets)
 
 
 class SpecError(TataraError):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tatara_build.cli.common import load_project
 from tatara_build.lower.naming import kernel_name
+from tatara_build.runtime import links
 from tatara_build.runtime.target import Target, load_target
 from tests.conftest import ROOT
 
@@ -38,10 +39,11 @@ def spec_text(cgroup: str, port: int = 9) -> str:
 
 class Lab:
     def __init__(self, tmp: Path, tag: str | None = None):
-        tag = tag or str(os.getpid() % 100000)
+        pid = str(os.getpid() % 100000)  # the cgroup is in the built spec: one per process
+        tag = tag or pid
         self.netns, self.host_if = f"tbs{tag}", f"tbsh{tag}"
         self.root = Path(f"/sys/fs/bpf/tatara-safe-{tag}")
-        self.cgroup = Path(f"/sys/fs/cgroup/unified/tatara-safe-{tag}")
+        self.cgroup = Path(f"/sys/fs/cgroup/unified/tatara-safe-{pid}")
         self.state = tmp / "state"
         self.canary = tmp / "canary"
         self.bpf_canary = Path(f"/sys/fs/bpf/tatara-canary-{tag}")
@@ -108,12 +110,8 @@ class Lab:
         return json.loads(r.stdout.strip() or "[]") if r.returncode == 0 else []
 
     def our_map_ids(self, t: Target) -> set[int]:
-        ids = set()
-        for m in t.maps:
-            r = sh("bpftool", "-j", "map", "show", "pinned", str(t.map_pin(m)), check=False)
-            if r.returncode == 0:
-                ids.add(json.loads(r.stdout)["id"])
-        return ids
+        infos = [links.map_info_pinned(t.map_pin(m)) for m in t.maps]
+        return {i["id"] for i in infos if i}
 
     def programs_using(self, map_ids: set[int]) -> list[dict]:
         """Every program in the kernel bound to one of our maps (pinned or not)."""
@@ -126,10 +124,9 @@ class Lab:
         out: list[str] = []
         pinned = {}
         for name in PROGRAMS:
-            got = sh("bpftool", "-j", "prog", "show", "pinned", str(t.layout.progs / name),
-                     check=False)
-            if got.returncode == 0:
-                pinned[name] = json.loads(got.stdout)["id"]
+            got = links.prog_info_pinned(t.layout.progs / name)
+            if got:
+                pinned[name] = got["id"]
         ids = self.our_map_ids(t)
         for p in self.programs_using(ids) if ids else []:
             if p["id"] not in pinned.values():

@@ -89,4 +89,19 @@ def test_helpers_and_context_fields_in_the_kernel(tmp_path):
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (7, 0)
+    assert (data["passed"], data["failed"]) == (9, 0)
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_libbpf_bootstrap_tc_port_runs(tmp_path):
+    import json
+
+    from tests.conftest import BUILD_TARGET, ROOT, run_cli
+    from tests.kernel_util import require_kernel
+
+    require_kernel()
+    r = run_cli("test", str(ROOT / "tests/fixtures/ports.tlisp"), "--target-dir",
+                str(BUILD_TARGET), "--json")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (json.loads(r.stdout)["passed"], json.loads(r.stdout)["failed"]) == (1, 0)

@@ -136,3 +136,39 @@ def test_map_add_of_several_fields_uses_one_lookup(spec):
     assert "atomic_add_u64(&raw mut (*p).packets, 1_u64)" in out
     assert "atomic_add_u64(&raw mut (*p).bytes, t" in out
     assert "packets: 1_u64," in out and "..crate::records::Stats::ZERO" in out  # insert when absent
+
+
+def test_set_assigns_a_let_variable_so_one_update_covers_every_path(spec):
+    out = _render(spec, "(let ((verdict :xdp-pass) (hits 0))\n"
+                        "  (when (= (ip-proto ctx) 1) (set verdict :xdp-drop) (set hits (+ hits 1)))\n"
+                        "  (map-add cnt 0 hits)\n"
+                        "  (return verdict))")
+    assert "let mut verdict = t1;" in out and "let mut hits = 0_u64;" in out
+    assert "verdict = t" in out and "hits = t" in out
+    assert out.count("let mut ") == 2  # only what `set` writes is mut
+
+
+def test_helper_bpf_fns_are_inlined_with_their_parameters(spec):
+    d = spec({"a.tlisp": HEAD + "(bpf-fn count (m-key d) (map-add cnt m-key d))\n"
+              "(bpf-fn twice (x) (+ x x))\n(bpf-fn icmp? (c) (= (ip-proto c) 1))\n"
+              "(bpf-fn f (ctx)\n  (count 1 (twice (packet-len ctx)))\n"
+              "  (if (icmp? ctx) (return :xdp-drop) (return :xdp-pass)))\n"})
+    files, _, _ = render_files([d])
+    out = files["pol/src/bodies.rs"].decode()
+    assert out.count("crate::rt::atomic_add_u64(p,") == 1 and ".wrapping_add(" in out
+    assert "pkt.ip_proto()?" in out
+
+
+@pytest.mark.parametrize("fns, message", [
+    ("(bpf-fn a (x) (b x))\n(bpf-fn b (x) (a x))\n(bpf-fn f (ctx) (return (a 1)))\n",
+     "bpf-fn `a` calls itself (through a -> b)"),
+    ("(bpf-fn a (x y) (+ x y))\n(bpf-fn f (ctx) (return (a 1)))\n",
+     "bpf-fn `a` takes 2 argument(s) (x y), got 1"),
+    ("(bpf-fn a (x) (+ x ctx))\n(bpf-fn f (ctx) (return (a 1)))\n", "unknown variable `ctx`"),
+    ("(bpf-fn a (c) (ip-proto c))\n(bpf-fn f (ctx) (return (a 1)))\n",
+     "`(ip-proto …)` takes the context"),
+])
+def test_helper_calls_are_checked(spec, fns, message):
+    d = spec({"a.tlisp": HEAD + fns})
+    r = run_cli("check", str(d / "a.tlisp"))
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -150,3 +150,70 @@ def test_perf_event_array_emit_with_stack_id_and_tp_field(tmp_path):
     finally:
         run_cli("detach", "dsl_trace", *common)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_tp_format_prints_a_struct_whose_layout_keeps_the_kernel_offsets(tmp_path):
+    from tatara_build.cli.tp_format_verb import parse_format
+
+    text = ("\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+            "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+            "\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n"
+            "\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n"
+            "\tfield:u64 when;\toffset:32;\tsize:8;\tsigned:0;\n")
+    s = parse_format(text, "t")
+    lay = {x.name: (x.offset, x.type) for x in layout(s).slots}
+    assert lay["common_pid"] == (4, "u32") and lay["filename_loc"] == (8, "u32")
+    assert lay["comm"] == (12, "bytes:16") and lay["when"] == (32, "u64")
+    assert lay["_pad2"] == (2, "bytes:2") and lay["_pad28"] == (28, "bytes:4")
+    if Path("/sys/kernel/tracing/events/sched/sched_process_exec/format").exists():
+        r = run_cli("tp-format", "sched/sched_process_exec")
+        assert r.returncode == 0 and "(pid :u32)" in r.stdout
+        (tmp_path / "s.tlisp").write_text(r.stdout)
+        assert run_cli("check", str(tmp_path / "s.tlisp")).returncode == 0
+    r = run_cli("tp-format", "nope")
+    assert r.returncode == 1 and "is not CATEGORY/EVENT" in r.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_sockfilter_port_on_an_af_packet_socket_emits_so_events(tmp_path):
+    """libbpf-bootstrap's sockfilter in the DSL (tests/fixtures/ports.tlisp): attached to a
+    raw socket on lo, it sends one so_event per IPv4 packet; `events` decodes ours."""
+    import ctypes
+    import socket
+
+    from tatara_build.runtime.events import libbpf
+
+    require_kernel()
+    spec = Path(__file__).parent / "fixtures" / "ports.tlisp"
+    out = tmp_path / "out"
+    r = build_cli([spec], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    root = Path(f"/sys/fs/bpf/tt-sock-{os.getpid()}")
+    common = [str(spec), "--artifacts", str(out / "artifacts"), "--pin-root", str(root)]
+    raw = None
+    try:
+        r = run_cli("apply", "ports_sock", *common)
+        assert r.returncode == 0, r.stderr
+        fd = libbpf().bpf_obj_get(str(root / "ports_sock/progs/socket_handler").encode())
+        assert fd >= 0, ctypes.get_errno()
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+        raw.bind(("lo", 0))
+        raw.setsockopt(socket.SOL_SOCKET, 50, fd)  # SO_ATTACH_BPF
+        os.close(fd)
+        dport = 40000 + os.getpid() % 20000
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"x", ("127.0.0.1", dport))
+        r = run_cli("events", "ports_sock", "rb", str(spec), "--pin-root", str(root), "--json",
+                    "--timeout", "3")
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(ln) for ln in r.stdout.splitlines()]
+        ours = [e for e in events if e["ports"] & 0xFFFF == dport and e["ip_proto"] == 17]
+        assert ours, events[:5]
+        assert ours[0]["src_addr"] == "127.0.0.1" and ours[0]["dst_addr"] == "127.0.0.1"
+        assert ours[0]["ifindex"] == socket.if_nametoindex("lo")
+    finally:
+        if raw is not None:
+            raw.close()
+        run_cli("detach", "ports_sock", *common)
+        shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,7 @@ campaign: `python3 -m tests.test_fuzz --seconds 600 --seed 7`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import shutil
@@ -127,10 +128,15 @@ def campaign(seconds: float, seed: int) -> Report:
                 outcome = run_one(target)
             except Exception:  # noqa: BLE001 - every other exception is the finding
                 outcome = "crash"
-                report.crashes.append((text[:2000], traceback.format_exc(limit=-3)))
+                report.crashes.append((text, traceback.format_exc(limit=-3)))
             dt = time.perf_counter() - t0
-            if dt > SLOW_SECONDS:
-                report.crashes.append((text[:2000], f"took {dt:.1f} s"))
+            if dt > SLOW_SECONDS:  # timed again: a busy machine can stall any one run
+                t1 = time.perf_counter()
+                with contextlib.suppress(Exception):
+                    run_one(target)
+                dt = min(dt, time.perf_counter() - t1)
+                if dt > SLOW_SECONDS:
+                    report.crashes.append((text, f"took {dt:.1f} s (twice)"))
             report.tried += 1
             report.by_outcome[outcome] = report.by_outcome.get(outcome, 0) + 1
             if dt > report.slowest[0]:
@@ -152,7 +158,7 @@ def test_fuzz_budget(capsys):
     with capsys.disabled():
         print("\n" + summary(report))
     assert report.tried > 50
-    assert report.crashes == [], report.crashes[0][1] + "\ninput: " + repr(report.crashes[0][0])
+    assert report.crashes == [], report.crashes[0][1] + "\ninput: " + repr(report.crashes[0][0][:3000])
 
 
 def test_seeds_parse_as_their_formats():
@@ -171,8 +177,11 @@ def main() -> int:
     args = ap.parse_args()
     report = campaign(args.seconds, args.seed)
     print(summary(report))
-    for text, tb in report.crashes[:20]:
-        print("-" * 60, "\n", tb, "\ninput:", repr(text[:300]))
+    save = Path(tempfile.mkdtemp(prefix="tatara-fuzz-crashes-")) if report.crashes else None
+    for i, (text, tb) in enumerate(report.crashes[:20]):
+        assert save is not None
+        (save / f"crash{i}.txt").write_text(text, encoding="utf-8", errors="surrogatepass")
+        print("-" * 60, "\n", tb, "\ninput:", repr(text[:300]), f"(whole: {save}/crash{i}.txt)")
     return 1 if report.crashes else 0
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,16 +19,16 @@ import pytest
 
 from tatara_build.backends.inspect import object_info
 from tatara_build.cli.common import load_project
+from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.runtime import lifecycle, objprep
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.target import load_target
+from tatara_build.runtime.verify import unsupported_kinds
 from tests.conftest import ROOT, run_cli
 from tests.kernel_util import require_kernel
 
 CORPUS = ROOT / "tests" / "corpus"
 BPFFS = Path("/sys/fs/bpf")
-NO_TRAMPOLINES = "this kernel has no BPF trampolines (fentry/fexit load: EPERM)"
-NO_BPF_LSM = "this kernel cannot load BPF LSM programs here (load: EPERM)"
 
 
 @dataclass
@@ -35,10 +36,10 @@ class Case:
     obj: str  # tests/corpus/<obj>.bpf.c
     programs: dict[str, tuple[str, str, str]]  # name -> (kind, section, attach target)
     maps: dict[str, tuple[str, int, int, int]] = field(default_factory=dict)  # declared
-    skip_load: str = ""  # why the kernel here cannot load it
     apply: bool = False  # attach for real (netns eth0, own cgroup, tracepoints)
     direction: str = ""
     legacy: bool = False  # section names resolved by the spec's kind
+    fires: str = ""  # a declared u64 array whose slot 0 counts up once attached
 
 
 CASES = [
@@ -50,30 +51,32 @@ CASES = [
                                        "sched/sched_process_exit")},
          {"exec_start": (":hash", 4, 8, 8192)}, apply=True),
     Case("raw_tp", {"count_switch": (":tracepoint", "raw_tp/sched_switch", "sched/sched_switch")},
-         {"switches": (":array", 4, 8, 1)}),
+         {"switches": (":array", 4, 8, 1)}, apply=True, fires="switches"),
     Case("probes", {"unlink_entry": (":kprobe", "kprobe/do_unlinkat", "do_unlinkat"),
                     "unlink_exit": (":kprobe", "kretprobe/do_unlinkat", "do_unlinkat"),
                     "malloc_entry": (":kprobe", "uprobe/libc.so.6:malloc", "malloc")},
          {"stacks": (":stack-trace", 4, 1016, 1024)}),
     Case("fentry", {"unlink_fentry": (":kprobe", "fentry/do_unlinkat", "do_unlinkat"),
-                    "unlink_fexit": (":kprobe", "fexit/do_unlinkat", "do_unlinkat")},
-         skip_load=NO_TRAMPOLINES),
-    Case("lsm", {"allow_open": (":lsm", "lsm/file_open", "file_open")}, skip_load=NO_BPF_LSM),
+                    "unlink_fexit": (":kprobe", "fexit/do_unlinkat", "do_unlinkat")}),
+    Case("lsm", {"allow_open": (":lsm", "lsm/file_open", "file_open")}),
     Case("xdp_stats", {"xdp_stats_func": (":xdp", "xdp", "eth0")},
          {"xdp_stats_map": (":per-cpu-array", 4, 16, 5)}, apply=True),
     Case("xdp_legacy", {"xdp_patch_ports_func": (":xdp", "xdp_patch_ports", "eth0"),
                         "xdp_pass_func": (":xdp", "xdp_pass", "lo")},
-         {"patched": (":array", 4, 8, 1)}, legacy=True),
+         {"patched": (":array", 4, 8, 1)}, apply=True, legacy=True),
     Case("xdp_redirect", {"xdp_redirect_map_func": (":xdp", "xdp", "eth0"),
                           "xdp_spread_func": (":xdp", "xdp.frags", "lo")},
          {"tx_port": (":devmap", 4, 4, 256), "tx_by_ifindex": (":devmap-hash", 4, 8, 64),
-          "cpus": (":cpumap", 4, 8, 4), "xsks": (":xskmap", 4, 4, 4)}),
+          "cpus": (":cpumap", 4, 8, 4), "xsks": (":xskmap", 4, 4, 4)}, apply=True),
+    Case("xdp_redirect_legacy", {"xdp_redirect_func": (":xdp", "xdp_redirect", "eth0"),
+                                 "xdp_redirect_map_1": (":xdp", "redirect_map_1", "lo")},
+         {"out_port": (":devmap", 4, 4, 8)}, apply=True, legacy=True),
     Case("xdp_tailcall", {"xdp_dispatch": (":xdp", "xdp", "eth0")},
          {"stages": (":prog-array", 4, 4, 8), "tables": (":array-of-maps", 4, 4, 2),
           "tables_by_id": (":hash-of-maps", 4, 4, 16)}, apply=True),
     Case("tc", {"tc_ingress": (":tc", "tc", "eth0"), "tc_classify": (":tc", "classifier", "eth0"),
                 "tcx_ingress": (":tc", "tcx/ingress", "eth0")},
-         {"tc_seen": (":array", 4, 8, 3)}, direction="ingress"),
+         {"tc_seen": (":array", 4, 8, 3)}, apply=True, direction="ingress"),
     Case("sockfilter", {"socket_handler": (":socket-filter", "socket", "")},
          {"sock_events": (":ring-buf", 0, 0, 262144), "socks": (":sockmap", 4, 8, 16)},
          apply=True),
@@ -84,6 +87,7 @@ CASES = [
          {"profile_stacks": (":stack-trace", 4, 256, 256)}, apply=True),
 ]
 IDS = [c.obj for c in CASES]
+MAP_ONLY = {":sockmap"}  # declared by the corpus but used by no program
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +254,13 @@ def bpffs_top() -> set[str]:
     return {p.name for p in BPFFS.iterdir()}
 
 
+def strays(before: set[str], objects: Path, case: Case) -> set[str]:
+    """New entries at the top of /sys/fs/bpf that are ours: libbpf's pin-by-name pins are
+    named after the object's maps (other processes on this machine pin there too)."""
+    names = {m["name"] for m in object_info(objects / f"{case.obj}.bpf.o")["maps"]}
+    return {n for n in bpffs_top() - before if n in names or n.startswith("tatara-verify-")}
+
+
 @pytest.fixture
 def lab():
     require_kernel()
@@ -283,8 +294,9 @@ def built_target(case: Case, objects: Path, tmp_path: Path, lab: Lab):
 def test_load_through_the_runtime(case, objects, tmp_path, lab):
     """ensure_maps + load_object (the apply path): every program pinned, declared maps
     created under the pin root and used by the programs, nothing outside the root."""
-    if case.skip_load:
-        pytest.skip(case.skip_load)
+    lacking = unsupported_kinds(object_info(objects / f"{case.obj}.bpf.o")["programs"])
+    if lacking:  # here: fentry/fexit (no trampolines) and lsm
+        pytest.skip(f"this kernel cannot load {', '.join(lacking)} (bpftool feature probe)")
     t = built_target(case, objects, tmp_path, lab)
     before = bpffs_top()
     k = Kernel(lab.netns)
@@ -293,12 +305,12 @@ def test_load_through_the_runtime(case, objects, tmp_path, lab):
     pins = k.load_object(t.object_path(file), t.layout.staging / "obj",
                          {m.name: t.map_pin(m) for m in t.maps})
     assert sorted(pins) == sorted(case.programs)
-    assert bpffs_top() - before <= {lab.root.name}  # no /sys/fs/bpf/xdp_stats_map & co
+    assert strays(before, objects, case) == set()  # no /sys/fs/bpf/xdp_stats_map & co
     for m in t.maps:
         pin = t.map_pin(m)
         assert pin.is_relative_to(lab.root) and pin.exists(), m.name
         users = [p for p in pins.values() if map_id(pin) in prog_maps(p)]
-        assert users or m.kind in (":sockmap",), f"no program uses our map {m.name}"
+        assert users or m.kind in MAP_ONLY, f"no program uses our map {m.name}"
     assert not list(t.layout.staging.glob("*_maps"))  # adoption folder removed
 
 
@@ -310,17 +322,18 @@ def test_apply_then_detach_leaves_nothing(case, objects, tmp_path, lab, monkeypa
     t = built_target(case, objects, tmp_path, lab)
     before = bpffs_top()
     try:
-        _apply_and_look(case, t, lab, before, monkeypatch)
+        _apply_and_look(case, t, lab, before, monkeypatch, objects)
     finally:
         lifecycle.detach(t, Kernel(lab.netns))
     assert lab.xdp_ids() == []
     assert not (lab.root / case.obj).exists()
-    assert bpffs_top() - before <= {lab.root.name}
+    assert strays(before, objects, case) == set()
     assert json.loads(sh("bpftool", "-j", "cgroup", "show", str(lab.cgroup)).stdout.strip()
                       or "[]") == []
 
 
-def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch) -> None:
+def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch, objects: Path
+                    ) -> None:
     loads = []
     real = objprep.loadall
     monkeypatch.setattr(objprep, "loadall", lambda *a: loads.append(a[0]) or real(*a))
@@ -328,9 +341,47 @@ def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch) -> N
     assert len(loads) == 1  # one object, loaded once, however many programs it serves
     for p in t.programs:
         assert t.prog_pin(p).exists(), p.name
-    if any(p.kind == ":xdp" for p in t.programs):
-        assert len(lab.xdp_ids()) == 1
-    if len(t.programs) > 1:  # both programs from that one load share the declared map
-        a, b = (prog_maps(t.prog_pin(p)) for p in t.programs)
-        assert a & b
-    assert bpffs_top() - before <= {lab.root.name}
+    if case.fires:  # attached for real: the hook runs (context switches happen all the time)
+        pin = next(t.map_pin(m) for m in t.maps if m.name == case.fires)
+        time.sleep(0.2)
+        dump = json.loads(sh("bpftool", "-j", "map", "dump", "pinned", str(pin)).stdout)
+        assert int.from_bytes(bytes(int(b, 16) for b in dump[0]["value"]), "little") > 0
+    xdp = {p.attach.target for p in t.programs if PROGRAM_KINDS[p.kind].attach == "netlink-xdp"}
+    assert len(lab.xdp_ids()) == len(xdp)  # one XDP program per interface (eth0, lo)
+    for m in t.maps:  # the programs use our pinned maps (rebound or adopted), not copies
+        used = [p.name for p in t.programs if map_id(t.map_pin(m)) in prog_maps(t.prog_pin(p))]
+        assert used or m.kind in MAP_ONLY, m.name
+    assert strays(before, objects, case) == set()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("obj", ["xdp_stats", "xdp_legacy", "tc", "fentry"])
+def test_build_verify_loads_the_prepared_object(obj, objects, tmp_path):
+    """`build --verify` loads through the same preparation: pin-by-name maps stay under its
+    scratch pins, legacy and tcx/ sections load by kind, missing kernel types are skipped."""
+    require_kernel()
+    case = next(c for c in CASES if c.obj == obj)
+    before = bpffs_top()
+    r = run_cli("build", "--verify", str(write_spec(case, objects, tmp_path)), "-o",
+                str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    assert strays(before, objects, case) == set()  # no /sys/fs/bpf/xdp_stats_map left behind
+    assert ("cannot load" in r.stdout + r.stderr) == (obj == "fentry")
+
+
+@pytest.mark.kernel
+def test_verifier_rejection_names_the_users_file(tmp_path):
+    """The carried copy is named after the program (`bad_xdp.bpf.o`); the user wrote
+    `objs/edge_filter.bpf.o`, and that is what the rejection names."""
+    require_kernel()
+    (tmp_path / "objs").mkdir()
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu",
+                    "-c", str(ROOT / "tests/fixtures/bad_xdp.c"), "-o",
+                    str(tmp_path / "objs" / "edge_filter.bpf.o")], check=True)
+    case = Case("edge_filter", {"bad_xdp": (":xdp", "xdp", "eth0")})
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_toml(case))
+    r = run_cli("build", "--verify", str(spec), "-o", str(tmp_path / "out"))
+    assert r.returncode == 3, r.stderr
+    assert "program `bad_xdp` in edge_filter.bpf.o" in r.stderr
+    assert "bad_xdp.bpf.o" not in r.stderr

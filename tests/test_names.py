@@ -36,6 +36,14 @@ def test_references_resolve_in_any_spelling(spec):
     assert messages(folder) == []
 
 
+def test_policy_and_test_may_spell_the_program_differently(spec):
+    text = small_spec("edge-pol", "drop-syn", "syn-counter").replace(
+        ':programs ("drop-syn")', ':programs ("drop_syn")').replace(
+        ':program "drop-syn"', ':program "drop_syn"')
+    assert ':programs ("drop_syn")' in text and ':program "drop_syn"' in text
+    assert messages(spec({"s.tlisp": text})) == []
+
+
 def test_kebab_and_snake_of_one_name_are_refused_as_duplicates(spec):
     text = small_spec("p", "a", "syn-counter") + \
         '(defbpf-map :name "syn_counter" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
@@ -59,6 +67,14 @@ def test_rust_keywords_and_long_names(spec):
     assert messages(folder) == []  # keywords work (r#type, exported as `type`)
     long = spec({"s.tlisp": small_spec("p" * 300, "a", "m")})
     assert any("is 300 characters long (at most 64)" in m for m in messages(long))
+
+
+def test_program_names_taken_by_the_generated_crate_are_refused(spec):
+    for taken in ("panic", "LICENSE"):
+        folder = spec({"s.tlisp": small_spec("p", taken, "m")})
+        assert f"program name `{taken}` is taken by the generated crate's `{taken}` item" in \
+            messages(folder)
+    assert messages(spec({"s.tlisp": small_spec("p", "q", "panic")})) == []  # maps: own module
 
 
 def test_bidi_and_control_characters_in_names_are_refused(spec):

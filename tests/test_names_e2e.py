@@ -77,7 +77,7 @@ def test_every_verb_accepts_the_name_style(netns, tmp_path_factory, pol, prog, m
     folder = tmp_path_factory.mktemp("names")
     (folder / "s.tlisp").write_text(small_spec(pol, prog, mp))
     out = folder / "out"
-    for verb in (["check", str(folder)], ["render", str(folder), "-o", str(out / "crates")]):
+    for verb in (["check", str(folder)], ["render", str(folder), "-o", str(out)]):
         r = run_cli(*verb)
         assert r.returncode == 0, (verb[0], r.stderr)
     r = build_cli([folder], out)

@@ -261,21 +261,30 @@ def corrupt(lab: Lab, file: str, content: bytes | None, label: str) -> None:
 
 
 def test_hostile_journals_never_exit_70_and_detach_still_removes(lab, builds):
+    """Each hostile journal after a real apply: status reports (no crash), then either
+    apply repairs (in sync, no orphans) or detach removes everything we own. In-process
+    (an exception that is not a TataraError would be exit 70), and through the CLI for
+    the cases the issue names (exit codes as a user sees them)."""
     (spec, arts), _ = builds
     t = target(spec, arts, lab.root)
     cases = hostile_journals(lab)
+    through_cli = {"random", "list", "non-utf8", "unpin-canary", "deleted"}
     for label, file, content in cases:
         for then in ("apply", "detach"):
-            assert cli(lab, "apply", spec, arts).returncode == 0
+            lifecycle.apply(t, Kernel(lab.netns))
             corrupt(lab, file, content, label)
-            r = cli(lab, "status", spec, arts, "--json")
-            assert r.returncode in (0, 6), (label, r.returncode, r.stderr[-1500:])
-            r = cli(lab, then, spec, arts)
-            assert r.returncode == 0, (label, then, r.stderr[-1500:])
+            if label in through_cli:
+                r = cli(lab, "status", spec, arts, "--json")
+                assert r.returncode in (0, 6), (label, r.returncode, r.stderr[-1500:])
+                r = cli(lab, then, spec, arts)
+                assert r.returncode == 0, (label, then, r.stderr[-1500:])
+            else:
+                drift(t, Kernel(lab.netns))
+                (lifecycle.apply if then == "apply" else lifecycle.detach)(t, Kernel(lab.netns))
             if then == "apply":
                 assert drift(t, Kernel(lab.netns))["state"] == "in sync", label
                 assert lab.orphans(t, applied=True) == [], label
-                assert cli(lab, "detach", spec, arts).returncode == 0
+                lifecycle.detach(t, Kernel(lab.netns))
             assert lab.empty(), (label, then, lab.net(), lab.cgroup_progs())
             assert lab.canary_digest() == lab.digest, label
         figure("hostile_journals_tried")

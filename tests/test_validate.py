@@ -83,7 +83,7 @@ def test_names_collide_after_snake(spec):
 def test_names_must_be_identifiers(spec):
     assert errs(spec, mp("1x")) == [
         "map name `1x` must be letters, digits, `_` or `-`, not starting with a digit"]
-    assert errs(spec, mp("self")) == ["map name `self` `self` is a reserved Rust name"]
+    assert errs(spec, mp("self")) == ["map name `self` is a reserved Rust name"]
     assert errs(spec, mp("type")) == []  # escaped as r#type
 
 

@@ -114,9 +114,33 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def write_manifest(dest: Path, policy: str, spec_hash: str, objects: list[dict],
-                   toolchain: dict) -> Path:
+                   toolchain: dict, spec: dict | None = None) -> Path:
     data = {"schema": SCHEMA, "generator": f"tatara-build {__version__}", "policy": policy,
             "spec_hash": spec_hash, "objects": objects, "toolchain": toolchain}
+    if spec is not None:
+        data[SPEC_KEY] = spec
     path = dest / MANIFEST
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
+
+
+# --- the policy's wire-form spec, carried so a host without the sources can apply it -----
+SPEC_KEY = "spec"
+
+
+def policy_spec(project: Project, policy: str) -> dict:
+    """The policy's closure (policy, programs, maps: exactly what `spec_hash` covers) plus
+    the packet tests of its programs, in the wire form."""
+    pol = project.policy(policy)
+    assert pol is not None
+    progs = set(pol.spec.programs)
+    tests = [t.spec.model_dump(mode="json", exclude_defaults=True)
+             for t in sorted(project.tests, key=lambda x: x.spec.name) if t.spec.program in progs]
+    return {**project.policy_closure(policy), "tests": tests}
+
+
+def add_spec(path: Path, spec: dict) -> None:
+    """Add the spec to a manifest written elsewhere (the Nix route's `package` verb)."""
+    data = json.loads(path.read_text())
+    data[SPEC_KEY] = spec
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

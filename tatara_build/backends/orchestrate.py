@@ -62,6 +62,9 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
     if (dest / KEY_FILE).exists() and (dest / KEY_FILE).read_text() == key \
             and (dest / manifest.MANIFEST).exists():
         data = json.loads((dest / manifest.MANIFEST).read_text())
+        spec = manifest.policy_spec(project, crate.policy)
+        if data.get(manifest.SPEC_KEY) != spec:  # built before specs were carried, or tests changed
+            manifest.add_spec(dest / manifest.MANIFEST, spec)
         return PolicyResult(crate.policy, dest, False, data["objects"])
     scratch = Path(tempfile.mkdtemp(prefix=f".{crate.policy}.", dir=dest.parent if dest.parent.exists()
                                     else _mk(dest.parent)))
@@ -75,7 +78,7 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
                              diags)
         manifest.write_manifest(scratch, crate.policy, crate.spec_hash, objects,
-                                toolchain_record(tc))
+                                toolchain_record(tc), manifest.policy_spec(project, crate.policy))
         (scratch / KEY_FILE).write_text(key)
         if dest.exists():
             shutil.rmtree(dest)
@@ -99,13 +102,13 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
         obj = scratch / f"{crate.policy}.bpf.o"
         cargo_backend.build_crate(tc, crates_root / crate.policy, crate.bin, crate.policy,
                                   target_dir, obj, echo)
-        expected[obj.name] = [p["spec_name"] for p in crate.programs]
+        expected[obj.name] = [p.spec_name for p in crate.programs]
         objects.append(manifest.object_entry(obj, "crate"))
     for carried in crate.objects:
-        obj = scratch / f"{carried['name']}.bpf.o"
+        obj = scratch / f"{carried.name}.bpf.o"
         shutil.copyfile(crates_root / crate.policy / "objects" / obj.name, obj)
-        expected[obj.name] = list(carried["spec_names"])
-        objects.append(manifest.object_entry(obj, "carried", carried["shown"]))
+        expected[obj.name] = list(carried.spec_names)
+        objects.append(manifest.object_entry(obj, "carried", carried.shown))
     for entry in objects:
         manifest.write_b3(scratch / entry["file"])
     return objects, expected
@@ -144,11 +147,12 @@ def _nix_all(project: Project, crates: list[CrateContext], out: OutLayout, on_po
             shutil.rmtree(dest)
         objects = nix_backend.collect(stores[crate.policy], dest, crate.policy, crate.spec_hash,
                                       nixpkgs)
-        expected = {f"{crate.policy}.bpf.o": [p["spec_name"] for p in crate.programs]}
-        expected.update({f"{o['name']}.bpf.o": list(o["spec_names"]) for o in crate.objects})
+        expected = {f"{crate.policy}.bpf.o": [p.spec_name for p in crate.programs]}
+        expected.update({f"{o.name}.bpf.o": list(o.spec_names) for o in crate.objects})
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
         if diags:
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
                              diags)
+        manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy))
         results.append(PolicyResult(crate.policy, dest, True, objects))
     return results

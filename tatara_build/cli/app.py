@@ -41,6 +41,7 @@ class RuntimeName(StrEnum):
     """`--runtime` of the verbs that touch the kernel."""
 
     bpftool = "bpftool"
+    bpfman = "bpfman"
     simulated = "simulated"
 
 
@@ -161,48 +162,55 @@ Policy = Annotated[str, typer.Argument(help="policy name")]
 SpecPaths = Annotated[list[Path] | None, typer.Argument(help="spec files or folders (default: .)")]
 Artifacts = Annotated[Path, typer.Option("--artifacts", help="the build's artifacts folder (OUT/artifacts)")]
 Root = Annotated[Path | None, typer.Option("--pin-root", help="bpffs folder for pins (default /sys/fs/bpf/tatara)")]
-Runtime = Annotated[RuntimeName, typer.Option("--runtime", help="bpftool (the kernel) or simulated (dry run)")]
+Runtime = Annotated[RuntimeName, typer.Option("--runtime", help="bpftool (the kernel), bpfman, or simulated (dry run)")]
+Image = Annotated[str | None, typer.Option("--image", help="pull this OCI image (registry ref) and use its artifacts")]
+
+
+def _src(image: str | None, policy: str, artifacts: Path, refresh: bool = True) -> Path:
+    from tatara_build.cli.image_verbs import source
+
+    return source(image, policy, artifacts, refresh)
 
 
 @app.command()
 def plan(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
-         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, as_json: Json = False) -> None:
+         runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Show what `apply` would do against the live kernel."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.plan(policy, paths or [], artifacts, runtime.value, pin_root, as_json), as_json)
+    run_verb(lambda: rv.plan(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, as_json), as_json)
 
 
 @app.command()
 def apply(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
           runtime: Runtime = RuntimeName.bpftool, pin_root: Root = None,
           netns: Annotated[str | None, typer.Option("--netns", help="network namespace (under /run/netns) for xdp/tc")] = None,
-          as_json: Json = False) -> None:
+          image: Image = None, as_json: Json = False) -> None:
     """Create maps, load and attach the policy; undo everything on failure."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.apply(policy, paths or [], artifacts, runtime.value, pin_root, netns, as_json),
+    run_verb(lambda: rv.apply(policy, paths or [], _src(image, policy, artifacts), runtime.value, pin_root, netns, as_json),
              as_json)
 
 
 @app.command()
 def status(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
-           pin_root: Root = None, as_json: Json = False) -> None:
+           pin_root: Root = None, image: Image = None, as_json: Json = False) -> None:
     """Compare the policy with what is live (missing, extra, different tag); exit 1 on drift."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.status(policy, paths or [], artifacts, pin_root, as_json), as_json)
+    run_verb(lambda: rv.status(policy, paths or [], _src(image, policy, artifacts, False), pin_root, as_json), as_json)
 
 
 @app.command()
 def detach(policy: Policy, paths: SpecPaths = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
            pin_root: Root = None,
            netns: Annotated[str | None, typer.Option("--netns", help="network namespace the policy was applied in (as given to apply)")] = None,
-           as_json: Json = False) -> None:
+           image: Image = None, as_json: Json = False) -> None:
     """Remove everything the policy owns, and nothing else."""
     from tatara_build.cli import runtime_verbs as rv
 
-    run_verb(lambda: rv.detach(policy, paths or [], artifacts, pin_root, as_json, netns), as_json)
+    run_verb(lambda: rv.detach(policy, paths or [], _src(image, policy, artifacts, False), pin_root, as_json, netns), as_json)
 
 
 @app.command(name="map")
@@ -210,12 +218,13 @@ def map_cmd(action: Annotated[MapAction, typer.Argument(help="dump, get or set")
             name: Annotated[str, typer.Argument(help="map name")], paths: SpecPaths = None,
             key: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
             value: Annotated[str | None, typer.Option(help="integer or hex:..")] = None,
-            pin_root: Root = None, as_json: Json = False) -> None:
+            pin_root: Root = None, artifacts: Artifacts = DEFAULT_ARTIFACTS,
+            image: Image = None, as_json: Json = False) -> None:
     """Read and write a pinned map by its spec's key and value sizes."""
     from tatara_build.cli.map_verb import map_verb
 
-    run_verb(lambda: map_verb(action.value, policy, name, paths or [], key, value, pin_root, as_json),
-             as_json)
+    run_verb(lambda: map_verb(action.value, policy, name, paths or [], key, value, pin_root, as_json,
+                              _src(image, policy, artifacts, False)), as_json)
 
 
 @app.command()
@@ -229,6 +238,15 @@ def events(policy: Policy, name: Annotated[str, typer.Argument(help="ring-buf or
 
     run_verb(lambda: events_verb(policy, name, paths or [], count, timeout, pin_root, as_json),
              as_json)
+
+
+@app.command(name="tp-format")
+def tp_format(target: Annotated[str, typer.Argument(help="CATEGORY/EVENT")],
+              name: Annotated[str | None, typer.Option(help="struct name")] = None) -> None:
+    """Print a tracepoint's record layout as a defbpf-struct (for tp-field)."""
+    from tatara_build.cli.tp_format_verb import tp_format as run
+
+    run_verb(lambda: run(target, name), False)
 
 
 def _version(value: bool) -> None:
@@ -248,6 +266,14 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
         import os
 
         os.environ["TATARA_ALLOW_OUTSIDE_SOURCES"] = "1"
+
+
+from tatara_build.cli.image_verbs import image_app  # noqa: E402 (image build|push|pull)
+
+app.add_typer(image_app, name="image")
+from tatara_build.cli.k8s_verb import k8s_cmd  # noqa: E402
+
+app.command(name="k8s")(k8s_cmd)
 
 
 def main() -> None:

@@ -41,9 +41,7 @@ def load_project(paths: list[Path], strict: bool = True) -> Loaded:
     loaded = Loaded(project, diags, sources)
     if strict and has_errors(diags):
         n = sum(d.severity == "error" for d in diags)
-        exc = SpecError(f"{n} error{'s' * (n != 1)} in the spec", diags)
-        exc.sources = sources  # type: ignore[attr-defined]
-        raise exc
+        raise SpecError(f"{n} error{'s' * (n != 1)} in the spec", diags, sources)
     return loaded
 
 
@@ -61,7 +59,7 @@ def run_verb(fn: Callable[[], int | None], as_json: bool) -> None:
     try:
         code = fn() or 0
     except TataraError as exc:
-        sources = getattr(exc, "sources", None)
+        sources = exc.sources
         if as_json:
             emit_json({"ok": False, "error": exc.message, "exit_code": exc.exit_code,
                        "diagnostics": [d.as_dict() for d in exc.diagnostics]})
@@ -79,3 +77,17 @@ def run_verb(fn: Callable[[], int | None], as_json: bool) -> None:
               file=sys.stderr)
         raise SystemExit(70) from None
     raise SystemExit(code)
+
+
+def project_for(policy: str, paths: list[Path], artifacts: Path) -> Project:
+    """Spec sources when given; else the spec the policy's artifacts carry
+    (fleet/artifacts.py); else the current folder."""
+    from tatara_build.fleet.artifacts import carries_spec, project_from_manifest
+    from tatara_build.lower.naming import snake
+
+    if paths:
+        return load_project(paths).project
+    folder = artifacts / snake(policy)
+    if carries_spec(folder):
+        return project_from_manifest(folder)
+    return load_project([Path(".")]).project

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatara_build.cli.common import emit_json, load_project
+from tatara_build.cli.common import emit_json
 from tatara_build.errors import SpecError
 from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import MAP_KINDS
@@ -38,8 +38,11 @@ def _show(v) -> str:
 
 
 def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | None,
-             value: str | None, root: Path | None, as_json: bool) -> int:
-    project = load_project(paths or [Path(".")]).project
+             value: str | None, root: Path | None, as_json: bool,
+             artifacts: Path = Path("out/artifacts")) -> int:
+    from tatara_build.cli.common import project_for  # the spec the artifacts carry
+
+    project = project_for(policy, paths, artifacts)
     loc = project.map(name)
     if loc is None:
         raise SpecError(f"no map `{name}` in the spec")

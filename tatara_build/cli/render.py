@@ -23,9 +23,8 @@ def render_files(paths: list[Path], flake_input: str = DEFAULT_FLAKE_INPUT):
     loaded = load_project(paths)
     rplan, diags = plan(loaded.project, flake_input)
     if has_errors(diags):
-        exc = SpecError(f"{sum(d.severity == 'error' for d in diags)} errors while lowering", diags)
-        exc.sources = loaded.sources  # type: ignore[attr-defined]
-        raise exc
+        n = sum(d.severity == "error" for d in diags)
+        raise SpecError(f"{n} errors while lowering", diags, loaded.sources)
     return {f.path: render_file(f) for f in rplan.files}, rplan, loaded
 
 

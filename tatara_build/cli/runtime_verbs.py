@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tatara_build.cli.common import emit_json, load_project
+from tatara_build.cli.common import emit_json
 from tatara_build.errors import EXIT_DRIFT, EnvironmentProblem, SpecError
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel
@@ -21,8 +21,8 @@ def preflight(runtime: str) -> None:
     """Refuse clearly, before touching anything, when the kernel can't be reached."""
     if runtime == "simulated":
         return
-    if runtime != "bpftool":
-        raise SpecError(f"unknown runtime `{runtime}` (bpftool or simulated)")
+    if runtime not in ("bpftool", "bpfman"):
+        raise SpecError(f"unknown runtime `{runtime}` (bpftool, bpfman or simulated)")
     if os.geteuid() != 0:
         raise EnvironmentProblem("loading BPF programs needs root (run with sudo)")
     if not bpffs_mounted():
@@ -34,19 +34,29 @@ def _target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
     """The policy's target for the kernel runtime; the pin root is checked first (plain
     characters, on bpffs): nothing is read, loaded or removed under a root that fails."""
     check_pin_root(root or DEFAULT_ROOT)
-    project = load_project(paths or [Path(".")]).project
-    return load_target(project, policy, artifacts, root or DEFAULT_ROOT)
+    return load_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
 
 
 def _spec_target(policy: str, paths: list[Path], artifacts: Path, root: Path | None):
-    project = load_project(paths or [Path(".")]).project
-    return spec_target(project, policy, artifacts, root or DEFAULT_ROOT)
+    return spec_target(_project(policy, paths, artifacts), policy, artifacts, root or DEFAULT_ROOT)
+
+
+def _project(policy: str, paths: list[Path], artifacts: Path):
+    """Spec paths when given, else the spec the artifacts carry (fleet/artifacts.py)."""
+    from tatara_build.cli.common import project_for
+
+    return project_for(policy, paths, artifacts)
 
 
 def plan(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: Path | None,
          as_json: bool) -> int:
     if runtime == "simulated":  # a strict dry run from the spec; artifacts are optional
         actions = SimulatedRuntime().plan(_spec_target(policy, paths, artifacts, root))
+    elif runtime == "bpfman":  # refuses kinds bpfman can't load; needs no bpfman binary
+        from tatara_build.fleet import bpfman_apply
+
+        t = _target(policy, paths, artifacts, root)
+        actions = bpfman_apply.plan(t, bpfman_apply.BpfmanJournal(t.policy))
     else:
         preflight(runtime)
         t = _target(policy, paths, artifacts, root)
@@ -62,8 +72,18 @@ def apply(policy: str, paths: list[Path], artifacts: Path, runtime: str, root: P
         check_name("--netns", netns)
     if runtime == "simulated":
         actions = SimulatedRuntime().apply(_spec_target(policy, paths, artifacts, root))
+    elif runtime == "bpfman":
+        from tatara_build.fleet import bpfman_apply
+        from tatara_build.runtime.bpfman_runtime import Bpfman
+
+        actions = bpfman_apply.apply(_target(policy, paths, artifacts, root), Bpfman(), netns)
     else:
+        from tatara_build.fleet.bpfman_apply import applied_by_bpfman
+
         t = _target(policy, paths, artifacts, root)
+        if applied_by_bpfman(t.policy):
+            raise SpecError(f"policy `{t.policy}` is applied through bpfman: detach it first, "
+                            "or apply with --runtime bpfman")
         k = Kernel(netns)
         actions = lifecycle.apply(t, k)
     _print_actions(actions, as_json, "applied")
@@ -76,7 +96,7 @@ def status(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
 
     t = _target(policy, paths, artifacts, root)
     preflight("bpftool")
-    report = drift(t, Kernel(Journal(t.policy).applied.get("netns")))
+    report = _bpfman("status", t) or drift(t, Kernel(Journal(t.policy).applied.get("netns")))
     if as_json:
         emit_json(report)
     else:
@@ -94,12 +114,24 @@ def detach(policy: str, paths: list[Path], artifacts: Path, root: Path | None,
     if netns and applied_in and netns != applied_in:  # --netns, as apply takes it
         raise SpecError(f"policy `{t.policy}` was applied in netns `{applied_in}`, not "
                         f"`{netns}`: detach --netns {applied_in}")
-    n = lifecycle.detach(t, Kernel(netns))
+    n = _bpfman("detach", t)
+    n = lifecycle.detach(t, Kernel(netns)) if n is None else n
     if as_json:
         emit_json({"ok": True, "policy": t.policy, "undone": n})
     else:
         print(f"detached policy {t.policy}: {n} attachments removed, pins under {t.layout.base} gone")
     return 0
+
+
+def _bpfman(verb: str, t):
+    """status/detach of a policy that bpfman applied (the journal says which runtime did)."""
+    from tatara_build.fleet import bpfman_apply
+
+    if not bpfman_apply.applied_by_bpfman(t.policy):
+        return None
+    from tatara_build.runtime.bpfman_runtime import Bpfman
+
+    return getattr(bpfman_apply, verb)(t, Bpfman())
 
 
 def _print_actions(actions, as_json: bool, verb: str) -> None:

@@ -69,6 +69,70 @@ def rust_byte_string(text: str) -> tuple[str, int]:
     return 'b"' + "".join(out) + '"', len(raw)
 
 
+@dataclass(frozen=True)
+class ProgramEntry:
+    """One program function of the crate (templates/crate/main.rs.j2, README.md.j2)."""
+
+    spec_name: str
+    ident: str
+    kind_wire: str
+    attribute: str  # the aya attribute with its arguments
+    context: str
+    ret: str
+    shape: str  # rust | lisp (model/sources.py)
+    target: str
+    direction: str | None
+    section: str  # the ELF section aya emits for it (the build checks it)
+    default_code: str  # the kind's default verdict as Rust
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One map static (templates/crate/maps.rs.j2)."""
+
+    spec_name: str
+    ident: str
+    attr_args: str  # `(name = "...")` when the ident is a raw `r#` one
+    kind_wire: str
+    key_size: int
+    value_size: int
+    max_entries: int
+    decl: str
+
+
+@dataclass(frozen=True)
+class BodyEntry:
+    """One lowered bpf-fn (templates/crate/bodies.rs.j2)."""
+
+    ident: str
+    fn_name: str
+    program: str
+    location: str  # file:line:col of the bpf-fn form
+    ctx_param: str
+    context: str
+    ret: str
+    code: str
+
+
+@dataclass(frozen=True)
+class RustProgram:
+    """A `.rs` body copied to src/programs/<ident>.rs."""
+
+    ident: str
+    source: Path
+
+
+@dataclass
+class CarriedObject:
+    """A `.bpf.o` carried as it is; one per file, whichever programs it serves."""
+
+    name: str
+    source: Path
+    spec_name: str
+    spec_names: list[str]
+    shown: str  # the path as the spec writes it, for messages
+
+
 @dataclass
 class CrateContext:
     policy: str
@@ -76,11 +140,11 @@ class CrateContext:
     bin: str
     description: str
     spec_hash: str
-    programs: list[dict] = field(default_factory=list)
-    maps: list[dict] = field(default_factory=list)
-    bodies: list[dict] = field(default_factory=list)
-    rust_programs: list[dict] = field(default_factory=list)  # {ident, source (Path)}
-    objects: list[dict] = field(default_factory=list)  # carried .bpf.o: {name, source}
+    programs: list[ProgramEntry] = field(default_factory=list)
+    maps: list[MapEntry] = field(default_factory=list)
+    bodies: list[BodyEntry] = field(default_factory=list)
+    rust_programs: list[RustProgram] = field(default_factory=list)
+    objects: list[CarriedObject] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)  # defbpf-structs: templates/crate/records.rs.j2
     license_literal: str = ""
     license_len: int = 0
@@ -96,13 +160,12 @@ class CrateContext:
         return bool(self.programs)
 
 
-def _program_entry(p: Located[ProgramSpec], shape: str) -> dict:
+def _program_entry(p: Located[ProgramSpec], shape: str) -> ProgramEntry:
     s = p.spec
     kind = PROGRAM_KINDS[s.kind]
-    return {"spec_name": s.name, "ident": rust_ident(s.name), "kind_wire": s.kind,
-            "attribute": attribute(s), "context": kind.context, "ret": kind.ret,
-            "shape": shape, "target": s.attach.target, "direction": s.attach.direction,
-            "section": section(s), "default_code": kind.actions[kind.default_action]}
+    return ProgramEntry(s.name, rust_ident(s.name), s.kind, attribute(s), kind.context, kind.ret,
+                        shape, s.attach.target, s.attach.direction, section(s),
+                        kind.actions[kind.default_action])
 
 
 def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagnostic]]:
@@ -112,7 +175,7 @@ def lower_policy(project: Project, name: str) -> tuple[CrateContext, list[Diagno
     ctx = CrateContext(policy=snake(name), package=f"{kebab(snake(name))}-ebpf",
                        bin=snake(name), description=pol.spec.description,
                        spec_hash=project.policy_hash(name))
-    maps = ByIdent({m: project.map(m).spec for m in pol.spec.maps if project.map(m)})  # type: ignore[union-attr]
+    maps = ByIdent({m: loc.spec for m in pol.spec.maps if (loc := project.map(m)) is not None})
     diags: list[Diagnostic] = []
     licenses: dict[str, str] = {}
     for prog_name in pol.spec.programs:
@@ -145,24 +208,23 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     entry = _program_entry(p, src.shape)
     ctx.programs.append(entry)
     if src.shape == "rust":
-        ctx.rust_programs.append({"ident": entry["ident"], "source": path})
+        ctx.rust_programs.append(RustProgram(entry.ident, path))
         ctx.uses_rt = True  # the .rs contract offers crate::rt (packet reads, atomic adds)
         return []
     fn = project.bpf_fn(path, src.fn)
     if fn is None:
         return [error(f"program `{p.spec.name}`: bpf-fn `{src.fn}` not found", p.span("source"))]
     structs = ByIdent({s.spec.name: s.spec for s in project.structs})
-    body, diags = lower_bpf_fn(fn, p.spec, maps, structs)
+    helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
+    body, diags = lower_bpf_fn(fn, p.spec, maps, structs, helpers)  # type: ignore[arg-type]
     if body is None:
         return diags
     ctx.body_structs |= body.structs
     ctx.uses_rt = ctx.uses_rt or body.uses_pkt or any("crate::rt::" in ln for ln in body.lines)
     kind = PROGRAM_KINDS[p.spec.kind]
-    ctx.bodies.append({
-        "ident": entry["ident"], "fn_name": fn.name, "program": p.spec.name,
-        "location": f"{Path(fn.span.file).name}:{fn.span.line}:{fn.span.col}",
-        "ctx_param": "ctx" if body.uses_ctx else "_ctx", "context": kind.context,
-        "ret": kind.ret, "code": "\n".join(body.lines)})
+    ctx.bodies.append(BodyEntry(
+        entry.ident, fn.name, p.spec.name, f"{Path(fn.span.file).name}:{fn.span.line}:{fn.span.col}",
+        "ctx" if body.uses_ctx else "_ctx", kind.context, kind.ret, "\n".join(body.lines)))
     return diags
 
 
@@ -170,11 +232,10 @@ def _carry(ctx: CrateContext, program: str, path: Path, written: str) -> None:
     """One carried object per source file, however many programs it serves (loaded once);
     `shown` is the path as the spec writes it, for messages."""
     for obj in ctx.objects:
-        if obj["source"] == path:
-            obj["spec_names"].append(program)
+        if obj.source == path:
+            obj.spec_names.append(program)
             return
-    ctx.objects.append({"name": snake(program), "source": path, "spec_name": program,
-                        "spec_names": [program], "shown": written})
+    ctx.objects.append(CarriedObject(snake(program), path, program, [program], written))
 
 
 def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnostic]:
@@ -185,10 +246,8 @@ def _map_entry(project: Project, m: MapSpec, ctx: CrateContext) -> list[Diagnost
     ident = rust_ident(m.name)
     # aya's macro exports the ident's text, `r#type` for a keyword: name the symbol
     attr_args = f'(name = "{snake(m.name)}")' if ident.startswith("r#") else ""
-    ctx.maps.append({"spec_name": m.name, "ident": ident, "attr_args": attr_args,
-                     "kind_wire": m.kind,
-                     "key_size": m.key_size, "value_size": m.value_size,
-                     "max_entries": m.max_entries, "decl": map_decl(m)})
+    ctx.maps.append(MapEntry(m.name, ident, attr_args, m.kind, m.key_size, m.value_size,
+                             m.max_entries, map_decl(m)))
     return []
 
 

@@ -20,6 +20,8 @@ RUST_KEYWORDS = frozenset(
     "virtual yield union".split()
 )
 NOT_RAW = frozenset({"self", "Self", "super", "crate", "_"})
+# value-namespace items of templates/crate/main.rs.j2 that a program's function meets
+CRATE_ITEMS = frozenset({"panic", "LICENSE"})
 
 
 def snake(name: str) -> str:
@@ -50,7 +52,7 @@ def identifier_problem(name: str) -> str | None:
     if not IDENT.match(s):
         return "must be letters, digits, `_` or `-`, not starting with a digit"
     if s in NOT_RAW:
-        return f"`{s}` is a reserved Rust name"
+        return "is a reserved Rust name"
     if s.startswith("__tb_"):
         return "the `__tb_` prefix is reserved for generated code"
     return None

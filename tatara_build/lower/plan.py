@@ -45,7 +45,7 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
     common = {"crate": ctx, "spec_hash": ctx.spec_hash, "aya_ebpf_version": aya_ebpf_version()}
     files: list[PlannedFile] = []
     for obj in ctx.objects:
-        files.append(PlannedFile(f"{base}/objects/{obj['name']}.bpf.o", copy_from=obj["source"]))
+        files.append(PlannedFile(f"{base}/objects/{obj.name}.bpf.o", copy_from=obj.source))
     if not ctx.has_crate:
         return files
     files += [PlannedFile(f"{base}/{rel}", tpl, common) for rel, tpl in CRATE_TEMPLATES]
@@ -60,8 +60,8 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
         files.append(PlannedFile(f"{base}/src/programs/mod.rs", "crate/programs_mod.rs.j2", common))
         for rp in ctx.rust_programs:
             files.append(PlannedFile(
-                f"{base}/src/programs/{rp['ident'].removeprefix('r#')}.rs", copy_from=rp["source"],
-                prefix=f"// Copied by tatara-build from {Path(rp['source']).name} "
+                f"{base}/src/programs/{rp.ident.removeprefix('r#')}.rs", copy_from=rp.source,
+                prefix=f"// Copied by tatara-build from {rp.source.name} "
                        f"(spec {ctx.spec_hash[:16]}); edit the original.\n"))
     return files
 

@@ -172,6 +172,12 @@ class Project:
     structs: list[Located[StructSpec]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # names of forms that failed to compile
+    # Lookup indexes, derived from the lists above and rebuilt when those grow (the
+    # reader appends while validation already looks names up); not part of equality.
+    name_index: dict[str, tuple[int, dict]] = field(default_factory=dict, repr=False,
+                                                    compare=False)
+    fn_index: dict = field(default_factory=dict, repr=False, compare=False)
+    fn_files_tried: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def _index(self, what: str) -> dict:
         """ident(name) -> first Located of that kind; rebuilt when the list grows.
@@ -179,7 +185,7 @@ class Project:
         Lookups go through `ident`, so `edge-protection` and `edge_protection` find the
         same policy: validation refuses two names with one ident, which makes this safe."""
         objs = getattr(self, what)
-        cache = self.__dict__.setdefault("_idx", {})
+        cache = self.name_index
         hit = cache.get(what)
         if hit is None or hit[0] != len(objs):
             idx: dict = {}
@@ -205,7 +211,7 @@ class Project:
         return self._index("structs").get(name)
 
     def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
-        cache = self.__dict__.setdefault("_fn_idx", {})
+        cache = self.fn_index
         if cache.get("n") != len(self.bpf_fns):
             by_file: dict[str, dict[str, BpfFnForm]] = {}
             for (f, name), fn in self.bpf_fns.items():

@@ -283,3 +283,37 @@ def section_kind(section: str) -> SectionKind | None:
         if section == row.name or section.startswith(row.name + "/"):
             return row
     return None
+
+
+def section_feature(section: str) -> str:
+    """The `bpftool feature probe` program_types key of the type a section loads as
+    (fentry/ is `tracing`, which a kernel without trampolines lacks); "" if legacy."""
+    row = section_kind(section)
+    return f"have_{row.prog_type}_prog_type" if row else ""
+
+
+# --- bpfman (runtime/bpfman_runtime.py, image/layout.py, fleet/k8s.py) -------------------
+@dataclass(frozen=True)
+class BpfmanKind:
+    prog_type: str  # bpfman's BpfProgType string, used in the io.ebpf.programs image label
+    load_type: str | None  # `bpfman load --programs TYPE:fn`; None: bpfman 0.6 can't load it
+    crd_type: str | None  # bpfman-operator v1alpha1 program `type` (None: no CRD form)
+    namespaced: bool = False  # allowed in a namespaced BpfApplication (else Cluster only)
+
+
+# tc goes through tcx (a bpf_link per interface, no dispatcher): bpfman's xdp and tc
+# dispatchers need freplace (BPF_PROG_TYPE_EXT), which kernels without trampolines refuse.
+BPFMAN_PROGRAMS: dict[str, BpfmanKind] = {
+    ":xdp": BpfmanKind("xdp", "xdp", "XDP", namespaced=True),
+    ":tc": BpfmanKind("tc", "tcx", "TCX", namespaced=True),
+    ":tracepoint": BpfmanKind("tracepoint", "tracepoint", "TracePoint"),
+    ":kprobe": BpfmanKind("probe", "kprobe", "KProbe"),
+    ":socket-filter": BpfmanKind("socket_filter", None, None),
+    ":cgroup-skb": BpfmanKind("cgroup_skb", None, None),
+    ":perf-event": BpfmanKind("perf_event", None, None),
+    ":lsm": BpfmanKind("lsm", None, None),
+}
+
+# bpftool map type -> bpfman's MapType string (the io.ebpf.maps label); others are equal.
+BPFMAN_MAP_TYPES = {"percpu_array": "per_cpu_array", "percpu_hash": "per_cpu_hash",
+                    "lru_percpu_hash": "lru_per_cpu_hash"}

@@ -85,10 +85,9 @@ def load(paths: list[Path], sources: SourceCache | None = None) -> tuple[Project
 def bpf_fn_file_forms(path: Path, project: Project, sources: SourceCache) -> None:
     """Make sure `path`'s bpf-fns are in the project (a TOML program may name a .tlisp)."""
     file = str(path)
-    seen = project.__dict__.setdefault("_read_fn_files", set(project.files))
-    if file in seen or not path.is_file():
+    if file in project.fn_files_tried or file in project.files or not path.is_file():
         return
-    seen.add(file)
+    project.fn_files_tried.add(file)
     try:
         text = path.read_text(encoding="utf-8")
         sources.texts[file] = text

@@ -109,8 +109,11 @@ def write_tree(root: Path, files: dict[str, bytes], check: bool = False,
     """Make `root` hold exactly `files` (plus anything we never wrote). A folder we
     cannot write (a file in the way, read-only, full) is a user error (exit 1). `cache`,
     from render/cache.py, goes into the lock with the written files' sizes and mtimes."""
-    if root.exists() and not root.is_dir():
-        raise TataraError(f"output {root} exists and is not a folder (pick another -o)")
+    for folder in (root, *root.parents):  # the nearest existing one must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise TataraError(f"output {folder} exists and is not a folder (pick another -o)")
+            break
     try:
         return _write_tree(root, files, check, cache)
     except OSError as exc:

@@ -64,21 +64,19 @@ def attach(k: Kernel, spec: ProgramSpec, pin: Path, links_dir: Path, intend: Int
     elif rule == "perf-event":
         pins = links.attach_perf_event(pin, spec.attach.target, links_dir, spec.name)
     else:
-        raise Unsupported(f"attaching `{spec.kind}` programs", spec.name)
+        raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
     return [Unpin(str(p)) for p in pins]
 
 
 def _supported(spec: ProgramSpec) -> None:
-    feature = PROGRAM_KINDS[spec.kind].kernel_feature
-    if program_types().get(feature) is False:
-        raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
-                          f"(bpftool feature probe: {feature} is false)", spec.name)
     kind = PROGRAM_KINDS[spec.kind]
+    if program_types().get(kind.kernel_feature) is False:
+        raise Unsupported(f"`{spec.kind}` programs: this kernel lacks them "
+                          f"(bpftool feature probe: {kind.kernel_feature} is false)", spec.name)
     if kind.target_rule == "ksym" and not Path("/sys/bus/event_source/devices/kprobe").exists():
-        raise Unsupported("`:kprobe` attach: the kernel has no kprobe PMU (CONFIG_KPROBE_EVENTS "
-                          "off: /sys/bus/event_source/devices/kprobe is missing)", spec.name)
-    if kind.target_rule in ("ksym", "lsm-hook"):  # no link shim for these yet
-        raise Unsupported(f"attaching `{spec.kind}` programs is not implemented yet", spec.name)
+        raise Unsupported(f"`{spec.kind}` attach: the kernel has no kprobe PMU "
+                          "(CONFIG_KPROBE_EVENTS off: /sys/bus/event_source/devices/kprobe is "
+                          "missing)", spec.name)
 
 
 def _xdp(k: Kernel, spec: ProgramSpec, pin: Path, ident: dict, intend: Intend,
@@ -104,7 +102,7 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
         marks: Path | None) -> list[Record]:
     dev, direction = spec.attach.target, spec.attach.direction or "ingress"
     out: list[Record] = []
-    if not k.has_clsact(dev):
+    if (k.netns, dev) not in k.clsact and not k.has_clsact(dev):
         rec = TcQdiscDel(dev, k.netns)
         intend(rec)
         if marks is not None:
@@ -114,6 +112,7 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
         if not res.ok:
             raise AttachFailed(f"tc qdisc clsact on {dev}: {res.stderr.strip()}")
         out.append(rec)
+    k.clsact.add((k.netns, dev))
     pref = tc_pref(spec.name)
     mine = TcFilterDel(dev, direction, pref, k.netns)
     intend(TcRestore(dev, direction, pref, k.netns, str(prior)) if prior and prior.exists()
@@ -194,6 +193,7 @@ def _undo(k: Kernel, rec: Record, owner: Owner, marks: Path | None) -> None:
         shown = k.net_show(rec.dev)
         if shown is not None and not shown.get("tc") and not _other_filters(k, rec.dev):
             k.tc(["qdisc", "del", "dev", rec.dev, "clsact"])
+            k.clsact.discard((k.netns, rec.dev))
         if marks is not None:
             owner.rmdir(qdisc_mark(marks, rec.netns, rec.dev))
     elif isinstance(rec, CgroupDetach):

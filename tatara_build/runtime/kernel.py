@@ -1,14 +1,12 @@
-"""Kernel: the kernel through bpftool, tc and nsenter subprocesses.
+"""Kernel: the kernel through bpftool, tc and nsenter subprocesses, and libbpf (links.py).
 
-Every kernel change returns an undo record (plain data), so the executor can roll
-back in reverse and a killed apply can be repaired from its journal. Maps are
-created and pinned from their specs first; objects are then loaded with `loadall`
-rebinding their maps to those pins. bpftool does not check a reused pin's type or
-size, so `ensure_maps` does. Attach: xdp via `net attach` (`overwrite` only to replace
-our own program), tc via clsact + `filter replace` at a fixed pref/handle,
-cgroup-skb via `cgroup attach ... multi`, tracepoint/perf-event via pinned bpf_links
-(links.py); socket filters are loaded and pinned; kprobe and lsm report what the
-kernel lacks.
+Maps are created and pinned from their specs first (one `bpftool batch`, each pin
+journaled before); objects are then loaded with `loadall` rebinding their maps to those
+pins (runtime/objprep.py prepares C objects). bpftool does not check a reused pin's
+type or size, so `check_map` does. What is attached is read back through `bpftool net
+show` (xdp and tc of a device in one call), `cgroup show`, and program ids resolved to
+name and tag with libbpf. Attaching and undoing are in runtime/attach.py; output of
+every tool is decoded with replacement characters (runtime/bpftool.py `run_tool`).
 """
 
 from __future__ import annotations
@@ -59,6 +57,7 @@ class Kernel:
     def __init__(self, netns: str | None = None):
         self.netns = netns
         self.calls = 0  # bpftool/tc invocations (the benchmark and tests count them)
+        self.clsact: set[tuple[str | None, str]] = set()  # (netns, dev) known to have clsact
 
     # --- plumbing ------------------------------------------------------------------------
     def _ns(self, argv: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tatara_build.errors import EnvironmentProblem
+from tatara_build.errors import EnvironmentProblem, RuntimeFailure
 from tatara_build.lower.naming import snake
 from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
@@ -93,6 +93,7 @@ def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
     with policy_lock(t.policy):
         journal = Journal(t.policy)
         owner = owner_of(t, journal)
+        _foreign_pins(t, owner)
         owner.remove(t.layout.staging)  # a killed apply's staged pins: never in use
         actions = plan(t, journal)
         if actions[0].kind == "nothing":
@@ -118,6 +119,16 @@ def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
         journal.finish(applied)
         owner.remove(t.layout.staging)
         return actions
+
+
+def _foreign_pins(t: Target, owner: Owner) -> None:
+    """A spec `:pin-path` for a program that holds a pin we did not create: refused before
+    anything changes (apply would otherwise replace someone else's program)."""
+    for p in t.programs:
+        pin = t.prog_pin(p)
+        if pin.exists() and not owner.owns(pin):
+            raise RuntimeFailure(f"program `{p.name}`: {pin} is pinned already and this policy "
+                                 "did not create it; remove it or change :pin-path")
 
 
 def _carried(t: Target, journal: Journal, owner: Owner) -> dict:
@@ -170,9 +181,17 @@ def _converge(t: Target, k: Kernel, journal: Journal, steps: _Steps, owner: Owne
         attach[p.name] = hooks.attach(k, p, staged[p.name], attempt / "links", journal.intend,
                                       prior, t.layout.marks)
         journal.confirm()
+    fresh_outside = [Unpin(str(t.prog_pin(p))) for p in t.programs
+                     if not t.prog_pin(p).exists() and not _inside(t.prog_pin(p), owner)]
+    if fresh_outside:  # spec :pin-path programs: recorded as ours before they are pinned
+        journal.intend(*fresh_outside)
     attach = _commit(t, staged, attempt, attach, owner)
-    outside = {str(c) for c in owner.created if not str(c).startswith(str(owner.base) + "/")}
+    outside = {str(c) for c in owner.created if not _inside(Path(c), owner)}
     return _applied(t, k, attach, sorted(outside | set(carried["created"])))
+
+
+def _inside(path: Path, owner: Owner) -> bool:
+    return os.path.realpath(path).startswith(str(owner.base) + "/")
 
 
 def _load_all(t: Target, k: Kernel, journal: Journal, steps: _Steps, attempt: Path
@@ -204,6 +223,7 @@ def _commit(t: Target, staged: dict[str, Path], attempt: Path,
     for p in t.programs:
         t.prog_pin(p).parent.mkdir(parents=True, exist_ok=True)
         os.rename(staged[p.name], t.prog_pin(p))
+        owner.created.add(os.path.realpath(t.prog_pin(p)))
         recs = []
         for r in attach[p.name]:
             if isinstance(r, Unpin) and Path(r.path).parent == attempt / "links":

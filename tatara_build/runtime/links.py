@@ -21,6 +21,7 @@ from tatara_build.runtime.base import AttachFailed, Unsupported
 
 SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}  # glibc has no wrapper for it
 BPF_PERF_EVENT = 41
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17  # enum bpf_prog_type
 PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT = 0, 1, 2
 PERF_FLAG_FD_CLOEXEC = 8
 SOFTWARE_EVENTS = {"cpu-clock": 0, "task-clock": 1, "page-faults": 2, "context-switches": 3,
@@ -45,6 +46,7 @@ def _load_libbpf():
     lib.bpf_obj_pin.argtypes = [ctypes.c_int, ctypes.c_char_p]
     lib.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     lib.bpf_prog_get_fd_by_id.argtypes = [ctypes.c_uint32]
+    lib.bpf_raw_tracepoint_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
     lib.bpf_obj_get_info_by_fd.argtypes = [ctypes.c_int, ctypes.c_void_p,
                                            ctypes.POINTER(ctypes.c_uint32)]
     return lib
@@ -95,7 +97,8 @@ def _info(fd: int, size: int) -> bytes:
 
 
 def _prog(raw: bytes) -> dict:
-    return {"id": int.from_bytes(raw[4:8], "little"), "tag": raw[8:16].hex(),
+    return {"type": int.from_bytes(raw[0:4], "little"),
+            "id": int.from_bytes(raw[4:8], "little"), "tag": raw[8:16].hex(),
             "name": raw[64:80].split(b"\0", 1)[0].decode("ascii", "replace")}
 
 
@@ -199,8 +202,29 @@ def _pin_link(prog_pin: Path, event_fd: int | None, attach_type: int, link_pin: 
         os.close(prog_fd)
 
 
+def attach_raw_tracepoint(prog_pin: Path, event: str, link_pin: Path) -> list[Path]:
+    """BPF_RAW_TRACEPOINT_OPEN gives a bpf_link fd, pinned like the others (a C object's
+    SEC("raw_tp/<event>") program; the spec's target is `<category>/<event>`)."""
+    prog_fd = obj_get(prog_pin)
+    try:
+        link_fd = _check(_lib().bpf_raw_tracepoint_open(event.encode(), prog_fd))
+        try:
+            obj_pin(link_fd, link_pin)
+        finally:
+            os.close(link_fd)
+    except OSError as exc:
+        raise AttachFailed(f"raw tracepoint {event}: {exc.strerror}") from None
+    finally:
+        os.close(prog_fd)
+    return [link_pin]
+
+
 def attach_tracepoint(prog_pin: Path, target: str, link_pin: Path) -> list[Path]:
-    """One event on CPU 0 suffices: a tracepoint program then fires on every CPU."""
+    """One event on CPU 0 suffices: a tracepoint program then fires on every CPU. A raw
+    tracepoint program (C objects' raw_tp/) is attached by its event name instead."""
+    info = prog_info_pinned(prog_pin)
+    if info and info["type"] == BPF_PROG_TYPE_RAW_TRACEPOINT:
+        return attach_raw_tracepoint(prog_pin, target.rpartition("/")[2], link_pin)
     attr = PerfEventAttr(type=PERF_TYPE_TRACEPOINT, config=tracepoint_id(target), sample_period=1)
     try:
         fd = perf_event_open(attr, 0)

@@ -168,22 +168,24 @@ def adopt_pins(pinned_dir: Path, adopt: dict[str, Path]) -> list[Path]:
     return moved
 
 
-def loadall(obj: Path, into: Path, rebind: dict[str, Path]) -> tuple[Result, Path]:
+def loadall(obj: Path, into: Path, rebind: dict[str, Path], pinmaps: Path | None = None
+            ) -> tuple[Result, Path]:
     """`bpftool prog loadall` of the prepared object into `into`, maps rebound to our pins
-    (map-in-map ones adopted from the load); (result, the user's file for messages)."""
+    (map-in-map ones adopted from the load), every map also pinned in `pinmaps` if given;
+    (result, the user's file for messages)."""
     prep = prepare(obj)
     adoptable = {m["name"] for m in prep.entry.get("maps", [])
                  if m.get("type") in {k.bpftool_type for k in MAP_KINDS.values()
                                       if not k.standalone}}
     keep, adopt = split_rebind(rebind, adoptable)
-    pinned = into.with_name(into.name + "_maps")
+    pinned = pinmaps or into.with_name(into.name + "_maps")
     args = ["-n"] + (["-m"] if prep.relaxed else []) + ["prog", "loadall", str(prep.path),
                                                         str(into)]
     if prep.prog_type:
         args += ["type", prep.prog_type]
     for name, pin in sorted(keep.items()):
         args += ["map", "name", name, "pinned", str(pin)]
-    if adopt:
+    if adopt or pinmaps:
         args += ["pinmaps", str(pinned)]
     try:
         res = bpftool.call(args, json_out=False)
@@ -191,6 +193,6 @@ def loadall(obj: Path, into: Path, rebind: dict[str, Path]) -> tuple[Result, Pat
         prep.cleanup()
     if res.ok and adopt:
         adopt_pins(pinned, adopt)
-    else:
+    elif pinmaps is None:
         shutil.rmtree(pinned, ignore_errors=True)
     return res, prep.display

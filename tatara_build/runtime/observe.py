@@ -10,13 +10,13 @@ the pin folder before anything acts on it.
 
 from __future__ import annotations
 
-import re
+import hashlib
 from pathlib import Path
 
 from tatara_build.lower.naming import kernel_name
 from tatara_build.model.ir import ProgramSpec
 from tatara_build.model.kinds import PROGRAM_KINDS
-from tatara_build.runtime import links
+from tatara_build.runtime import links, records
 from tatara_build.runtime.attach import qdisc_mark
 from tatara_build.runtime.base import RuntimeError_
 from tatara_build.runtime.kernel import Kernel, tc_pref
@@ -36,7 +36,7 @@ from tatara_build.runtime.safety import Owner
 from tatara_build.runtime.state import Journal
 from tatara_build.runtime.target import Target
 
-_NETNS = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
+_NETNS = records.NETNS
 
 
 def _how(p: ProgramSpec) -> str:
@@ -185,6 +185,10 @@ def drift(t: Target, k: Kernel) -> dict:
                     "detail": "an apply was interrupted; the next apply converges"})
     out += _map_drift(t, k)
     want = {f: o["sha256"] for f, o in t.objects.items()}
+    for f in sorted(want):
+        if _sha256(t.object_path(f)) != want[f]:
+            out.append({"what": "different", "kind": "object", "name": f,
+                        "detail": f"{t.object_path(f)} does not match the manifest's sha256"})
     for f in sorted(set(want) | set(applied.get("objects", {}))):
         have = applied.get("objects", {}).get(f)
         if journal.status == "applied" and have != want.get(f):
@@ -203,6 +207,13 @@ def drift(t: Target, k: Kernel) -> dict:
     state = "absent" if journal.status == "absent" and not _anything(t) and not journal.corrupt \
         else ("in sync" if not out else "drift")
     return {"policy": t.policy, "state": state, "drift": out}
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _map_drift(t: Target, k: Kernel) -> list[dict]:

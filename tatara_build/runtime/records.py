@@ -13,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
-_NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")  # interface / netns / program names
+_NAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")  # interface / program names
+NETNS = re.compile(r"^(?!\.\.?$)[A-Za-z0-9_.@:-]{1,64}$")  # a name under /run/netns
 _TAG = re.compile(r"^[0-9a-f]{16}$")
 _DIRS = ("ingress", "egress")
 
@@ -145,7 +146,7 @@ def _check_field(op: str, name: str, v: object) -> None:
     elif name == "paths":
         ok = all(isinstance(p, str) and p.startswith("/") and "\0" not in p for p in v)  # type: ignore[union-attr]
     elif name == "netns":
-        ok = v is None or (isinstance(v, str) and bool(_NAME.match(v)) and "/" not in v)
+        ok = v is None or (isinstance(v, str) and bool(NETNS.match(v)))
     elif name in ("dev", "name"):
         ok = isinstance(v, str) and bool(_NAME.match(v))
     elif name == "tag":

@@ -213,8 +213,9 @@ def check_state(data: object) -> dict:
     created = applied.get("created", [])
     if not isinstance(created, list) or not all(isinstance(p, str) for p in created):
         raise BadRecord("`applied.created` is not a list of paths")
-    if applied.get("netns") is not None and not isinstance(applied["netns"], str):
-        raise BadRecord("`applied.netns` is not a string")
+    netns = applied.get("netns")
+    if netns is not None and (not isinstance(netns, str) or not records.NETNS.match(netns)):
+        raise BadRecord(f"`applied.netns` {str(netns)[:40]!r} is not a namespace name")
     attach = {}
     for name, recs in applied.get("attach", {}).items():
         if not isinstance(recs, list):

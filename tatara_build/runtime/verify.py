@@ -7,16 +7,22 @@ import os
 from pathlib import Path
 
 from tatara_build.errors import BuildError, EnvironmentProblem
-from tatara_build.model.kinds import PROGRAM_KINDS
-from tatara_build.runtime import bpftool
+from tatara_build.model.kinds import PROGRAM_KINDS, section_feature
+from tatara_build.runtime import bpftool, objprep
 from tatara_build.runtime.probe import bpffs_mounted, program_types, scratch_pins
 
 
 def unsupported_kinds(programs: list[dict]) -> list[str]:
-    """Program kinds in an object that this kernel cannot load (from feature probe)."""
+    """Program kinds in an object that this kernel cannot load (from feature probe); the
+    section decides the kernel type (fentry/ is `tracing`, model/kinds.py SECTION_KINDS)."""
     types = program_types()
-    return sorted({p["kind"] for p in programs
-                   if types.get(PROGRAM_KINDS[p["kind"]].kernel_feature) is False})
+    out = set()
+    for p in programs:
+        feature = section_feature(p["section"]) or (
+            PROGRAM_KINDS[p["kind"]].kernel_feature if p["kind"] else "")
+        if types.get(feature) is False:
+            out.add(f"{p['kind']} ({p['section']})")
+    return sorted(out)
 
 
 def verify_object(policy: str, obj: Path, programs: list[dict]) -> str | None:
@@ -28,9 +34,9 @@ def verify_object(policy: str, obj: Path, programs: list[dict]) -> str | None:
     if missing:
         return f"this kernel cannot load {', '.join(missing)} programs (bpftool feature probe)"
     with scratch_pins("tatara-verify-") as scratch:
-        res = bpftool.loadall(obj, scratch / "progs", scratch / "maps")
+        res, shown = objprep.loadall(obj, scratch / "progs", {}, scratch / "maps")
         if not res.ok:
-            err = bpftool.load_failure(res, obj)
+            err = bpftool.load_failure(res, shown)
             log = getattr(err, "log", "")
             raise BuildError(f"policy `{policy}`: {err}" + (f"\nverifier log:\n{log}" if log else ""))
         if "BTF is optional, ignoring" in res.stderr:

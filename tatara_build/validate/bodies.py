@@ -29,7 +29,9 @@ def body_rules(ctx: Context) -> Iterable[Diagnostic]:
         fn = project.bpf_fn(resolve(prog.file, src.path), src.fn)
         if fn is None:
             continue  # sources.py reports the missing bpf-fn
-        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs)
+        path = resolve(prog.file, src.path)
+        helpers = {n: project.bpf_fn(path, n) for n in project.bpf_fns_in(path)}
+        _, diags = lower_bpf_fn(fn, prog.spec, maps, structs, helpers)  # type: ignore[arg-type]
         for d in diags:
             key = (d.message, d.span)
             if key not in seen:

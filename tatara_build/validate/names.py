@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error, warning
-from tatara_build.lower.naming import identifier_problem, kernel_name, snake
+from tatara_build.lower.naming import CRATE_ITEMS, identifier_problem, kernel_name, snake
 from tatara_build.validate.context import Context
 
 
@@ -19,6 +19,8 @@ def identifiers(ctx: Context) -> Iterable[Diagnostic]:
     for what, objs in _groups(ctx):
         for o in objs:
             problem = identifier_problem(o.spec.name)
+            if problem is None and what == "program" and snake(o.spec.name) in CRATE_ITEMS:
+                problem = f"is taken by the generated crate's `{snake(o.spec.name)}` item"
             if problem:
                 yield error(f"{what} name `{o.spec.name}` {problem}", o.span("name"),
                             "names become Rust identifiers, ELF symbols and bpffs file names")

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.model import records
+from tatara_build.model.ir import ident
 from tatara_build.model.kinds import PROGRAM_KINDS, actions_of, runnable_kinds
 from tatara_build.model.suggest import suggest
 from tatara_build.validate.context import Context
@@ -45,16 +46,16 @@ def test_rules(ctx: Context) -> Iterable[Diagnostic]:
 
 def _maps(ctx: Context, t, prog) -> Iterable[Diagnostic]:
     p = ctx.project
-    policies = [pol for pol in p.policies if prog.spec.name in pol.spec.programs]
+    policies = p.policies_of(prog.spec.name)
     if not policies:
         yield error(f"test `{t.spec.name}`: program `{prog.spec.name}` is in no policy, so it is "
                     "never built", t.span("program"))
         return
-    allowed = set(policies[0].spec.maps)
+    allowed = {ident(n) for n in policies[0].spec.maps}
     for field in ("maps_before", "maps_after"):
         for e in getattr(t.spec, field):
             m = p.map(e.map)
-            if m is None or e.map not in allowed:
+            if m is None or ident(e.map) not in allowed:
                 yield error(f"test `{t.spec.name}`: map `{e.map}` is not a map of policy "
                             f"`{policies[0].spec.name}`", t.span(field))
                 continue

@@ -41,10 +41,13 @@ class LoweredBody:
 
 
 def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
-                 structs: dict[str, StructSpec] | None = None
+                 structs: dict[str, StructSpec] | None = None,
+                 fns: dict[str, BpfFnForm] | None = None
                  ) -> tuple[LoweredBody | None, list[Diagnostic]]:
-    """Lower `fn` as the body of `program`; maps are the policy's, structs the project's."""
+    """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
+    `fns` the other bpf-fns of its file (called by name, inlined)."""
     low = Lowering(fn, program, maps, structs or {})
+    low.helpers = {k: v for k, v in (fns or {}).items() if k != fn.name}
     if len(fn.params) != 1:
         return None, [error(f"bpf-fn `{fn.name}` must take exactly one parameter (the context)",
                             fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]

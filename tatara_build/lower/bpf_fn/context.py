@@ -14,7 +14,7 @@ from tatara_build.reader.lisp import Node
 @form("ctx-field")
 def lower_ctx_field(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
     if len(args) != 2 or args[1].kind != "sym":
-        ctx = low.fn.params[0] if low.fn.params else "ctx"
+        ctx = low.ctx_names[0] if low.ctx_names else "ctx"
         raise LowerError("`(ctx-field ctx name)` takes the context and a field name", node,
                          f"e.g. `(ctx-field {ctx} mark)`")
     ctx_arg(low, node, args[:1], 1)

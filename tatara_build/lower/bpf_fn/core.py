@@ -78,7 +78,16 @@ class Lowering:
     maps: dict[str, MapSpec]
     structs: dict[str, StructSpec] = field(default_factory=dict)
     used_structs: set[str] = field(default_factory=set)  # records the crate must declare
-    mutated: set[str] = field(default_factory=set)  # record variables written with `set`
+    mutated: set[str] = field(default_factory=set)  # variables written with `set`
+    helpers: dict[str, BpfFnForm] = field(default_factory=dict)  # the file's other bpf-fns
+    inlining: list[str] = field(default_factory=list)  # helper calls being expanded
+    ctx_names: list[str] = field(default_factory=list)  # names of the context in scope
+
+    def __post_init__(self) -> None:
+        self.ctx_names = list(self.fn.params[:1])
+
+    def is_ctx(self, node: Node) -> bool:
+        return node.kind == "sym" and str(node.value) in self.ctx_names
     lines: list[str] = field(default_factory=list)
     depth: int = 1
     temps: int = 0
@@ -147,11 +156,47 @@ class Lowering:
             raise LowerError(UNKNOWN_FORM.format(node.text()[:40]), node)
         op = str(node.items[0].value)
         handler = FORMS.get(op)
+        if handler is None and op in self.helpers:
+            return self.inline(self.helpers[op], node, want)
         if handler is None:
-            hint = suggest(op, list(FORMS))
+            hint = suggest(op, list(FORMS) + list(self.helpers))
             raise LowerError(UNKNOWN_FORM.format(f"({op} …)"), node.items[0],
                              f"did you mean `{hint}`?" if hint else None)
         return handler(self, op, node, node.items[1:], want)
+
+    def inline(self, helper: BpfFnForm, node: Node, want: bool) -> Val:
+        """`(helper a b)`: the helper's body, inlined with its parameters bound to the
+        arguments (evaluated once, in order). A `return` inside returns from the program."""
+        if helper.name in self.inlining:
+            raise LowerError(f"bpf-fn `{helper.name}` calls itself (through "
+                             f"{' -> '.join(self.inlining)}); helpers are inlined, so they "
+                             "cannot recurse", node)
+        args = node.items[1:]
+        if len(args) != len(helper.params):
+            raise LowerError(f"bpf-fn `{helper.name}` takes {len(helper.params)} argument(s) "
+                             f"({' '.join(helper.params)}), got {len(args)}", node)
+        values = [None if self.is_ctx(a) else self.expr(a) for a in args]  # ctx passes as is
+        for a, v in zip(args, values, strict=True):
+            if v is not None and not v.type.bindable:
+                raise LowerError("an argument needs a value", a)
+        saved, self.scopes = self.scopes, [{}]  # the helper sees its parameters only
+        saved_ctx = self.ctx_names
+        self.ctx_names = [p for p, v in zip(helper.params, values, strict=True) if v is None]
+        self.inlining.append(helper.name)
+        try:
+            for p, v in zip(helper.params, values, strict=True):
+                if v is not None:
+                    self.bind(p, v)
+            last = Val("", Ty.UNIT)
+            for i, f in enumerate(helper.body):
+                final = want and i == len(helper.body) - 1
+                last = self.expr(f, want=final)
+                if not final and last.type.has_value and last.code:
+                    self.emit(f"let _ = {last.code};")
+            return last
+        finally:
+            self.inlining.pop()
+            self.scopes, self.ctx_names = saved, saved_ctx
 
     def arity(self, node: Node, args: list, n: int, message: str) -> None:
         if len(args) != n:
@@ -184,7 +229,7 @@ class Lowering:
         for scope in reversed(self.scopes):
             if name in scope:
                 return scope[name]
-        if name in self.fn.params:
+        if name in self.ctx_names:
             raise LowerError(f"`{name}` is the program context; pass it to an accessor, e.g. "
                              f"`(packet-len {name})`", node)
         if name in self.maps:
@@ -195,7 +240,7 @@ class Lowering:
 
     def bind(self, name: str, val: Val) -> None:
         rust = self.names.fresh(name)
-        mut = f"\0{rust}\0" if val.type == Ty.REC else ""  # resolved by body()
+        mut = f"\0{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
         self.emit(f"let {mut}{rust} = {val.code};")
         self.scopes[-1][name] = Binding(rust, val.type, val.of)
 

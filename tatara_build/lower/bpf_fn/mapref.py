@@ -17,7 +17,8 @@ def map_named(low: Lowering, node: Node) -> tuple[str, MapSpec]:
     if node.kind not in ("sym", "str"):
         raise LowerError("expected a map name", node)
     name = str(node.value)
-    spec = low.maps.get(name)
+    spec = low.maps.get(name) or next(  # any spelling of the name (model.ir.ident)
+        (s for n, s in low.maps.items() if ident(n) == ident(name)), None)
     if spec is None:
         hint = suggest(name, list(low.maps))
         raise LowerError(f"unknown map `{name}` (not in this policy's :maps)", node,

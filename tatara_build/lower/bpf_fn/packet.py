@@ -26,8 +26,8 @@ PKT_INIT = {
 def ctx_arg(low: Lowering, node: Node, args: list[Node], n: int) -> None:
     """Check that the form's first argument is the context and that it has `n` args."""
     op = str(node.items[0].value)
-    if len(args) != n or args[0].kind != "sym" or str(args[0].value) not in low.fn.params[:1]:
-        ctx = low.fn.params[0] if low.fn.params else "ctx"
+    if len(args) != n or not low.is_ctx(args[0]):
+        ctx = low.ctx_names[0] if low.ctx_names else "ctx"
         extra = " offset" if n == 2 else ""
         raise LowerError(f"`({op} …)` takes the context `{ctx}`{extra}", node,
                          f"write `({op} {ctx}{extra})`")

@@ -126,16 +126,35 @@ def lower_get(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
 
 @form("set")
 def lower_set(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
-    low.arity(node, args, 3, "`(set record field value)` takes a record variable, a field, a value")
+    """`(set var value)` assigns a `let` variable; `(set record field value)` a field."""
+    if len(args) not in (2, 3):
+        raise LowerError("`(set var value)` or `(set record field value)`", node)
     if args[0].kind != "sym":
-        raise LowerError("`set` writes a record bound with `let`", args[0])
+        raise LowerError("`set` writes a variable bound with `let`", args[0])
     b = low.lookup(args[0])
+    if len(args) == 2:
+        return _set_var(low, b, args[1])
     if b.type != Ty.REC:
         raise LowerError(f"`{args[0].value}` is not a record", args[0])
     slot = slot_of(low.structs[b.of], args[1])
     value = store(low, slot, args[2])
     low.mutated.add(b.rust)
     low.emit(f"{b.rust}.{rust_ident(slot.name)} = {value};")
+    return Val("", Ty.UNIT)
+
+
+def _set_var(low: Lowering, b, node: Node) -> Val:
+    if b.type == Ty.BOOL:
+        value = low.as_bool(node)
+    elif b.type == Ty.U64:
+        value = low.as_u64(node)
+    else:
+        v = low.expr(node)
+        if v.type != b.type or v.of != b.of:
+            raise LowerError(f"this value is not a {b.of or b.type.value} like the variable", node)
+        value = v.code
+    low.mutated.add(b.rust)
+    low.emit(f"{b.rust} = {value};")
     return Val("", Ty.UNIT)
 
 

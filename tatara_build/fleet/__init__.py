@@ -1,0 +1,1 @@
+"""Shipping built policies to other hosts: self-contained artifacts, bpfman, Kubernetes."""

@@ -1,0 +1,1 @@
+"""OCI bytecode images of built policies (bpfman's format) and the registry client."""
