@@ -1,10 +1,15 @@
 # A rendered aya crate -> one BPF object, hermetically.
 #
-# The route that is hermetic by construction: nixpkgs' rustc ships `core` for
-# bpfel-unknown-none (no rust-src, no -Z build-std), RUSTC_BOOTSTRAP=1 unlocks the
-# features aya-ebpf needs, and nixpkgs' bpf-linker is built against rustc.llvm, so
-# their LLVMs match. Dependencies come from the rendered Cargo.lock through
-# importCargoLock (per-crate checksums: no IFD, no hand-kept hash); no network.
+# nixpkgs' rustc ships `core` for bpfel-unknown-none (no rust-src, no -Z build-std),
+# RUSTC_BOOTSTRAP=1 unlocks the features aya-ebpf needs, and nixpkgs' bpf-linker is
+# built against rustc.llvm, so their LLVMs match. Dependencies come from the rendered
+# Cargo.lock through importCargoLock (per-crate checksums: no IFD, no hand-kept hash).
+#
+# Flags: the rendered `.cargo/config.toml` already passes `-C debuginfo=2 -C
+# link-arg=--btf` (bpf-linker refuses a repeated `--btf`), so the build adds only path
+# remaps, through cargo's config so that they reach every crate (vendored ones too) and
+# the object does not depend on where the build ran (sandboxed or not, or `tatara-build
+# build --backend cargo`, which maps the same folders to the same names).
 { pkgs }:
 {
   # policy name; the derivation is `bpf-<name>`
@@ -26,17 +31,20 @@ pkgs.stdenv.mkDerivation {
   env = {
     RUSTC_BOOTSTRAP = "1";
     CARGO_BUILD_TARGET = target;
-    # aya-build (a build-dependency of aya-ebpf) must not spawn its own cargo.
-    AYA_BUILD_SKIP = "1";
     SOURCE_DATE_EPOCH = "0";
     CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER = "bpf-linker";
+    CARGO_TERM_COLOR = "never";
+    CARGO_INCREMENTAL = "0";
   };
 
   buildPhase = ''
     runHook preBuild
-    cargo rustc --release --offline --locked --target ${target} --bin ${binName} -- \
-      -C debuginfo=2 -C link-arg=--btf -D warnings \
-      --remap-path-prefix="$NIX_BUILD_TOP"=/build
+    # nixpkgs' cargo and rustc carry no setup hook that sets this: without it cargo
+    # writes under $HOME (/homeless-shelter).
+    export CARGO_HOME="$NIX_BUILD_TOP/.cargo-home"
+    remaps="\"--remap-path-prefix=$NIX_BUILD_TOP=/build\", \"--remap-path-prefix=$cargoDepsCopy=/cargo-deps\", \"--remap-path-prefix=$PWD=/tatara/${name}\""
+    cargo rustc --release --offline --locked --target ${target} --bin ${binName} \
+      --config "target.${target}.rustflags = [ $remaps ]" -- -D warnings
     runHook postBuild
   '';
 

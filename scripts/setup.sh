@@ -28,3 +28,6 @@ if [ "$(id -u)" = 0 ] && ! mount | grep -q " /sys/fs/bpf type bpf"; then
   mount -t bpf bpf /sys/fs/bpf || echo "warning: could not mount bpffs; kernel tests will skip"
 fi
 bash scripts/setup-bpfman.sh
+
+bash scripts/setup-bpf-linker.sh     # bpf-linker on Debian's LLVM 22 (= rustc's), cached
+bash scripts/setup-nix-standin.sh    # bpfel core sysroot (cached) + the nixpkgs stand-in

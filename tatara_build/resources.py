@@ -17,3 +17,8 @@ def _find(installed: str, checkout: str) -> Path:
 
 def templates_dir() -> Path:
     return _find("_templates", "templates")
+
+
+def nix_lib_dir() -> Path:
+    """tatara-build's Nix library (nix/), carried into every rendered flake."""
+    return _find("_nix", "nix")

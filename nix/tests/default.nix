@@ -7,6 +7,7 @@ let
   crateSrc = ./fixtures/demo;
   tataraBuild = pkgs.stdenv.mkDerivation { pname = "tatara-build"; version = "0.1.0"; };
   obj = lib.buildBpfObject { name = "demo"; src = crateSrc; };
+  policyNoCli = lib.buildBpfPolicy { name = "demo"; src = crateSrc; };
   policy = lib.buildBpfPolicy {
     name = "demo"; src = crateSrc; tatara-build = tataraBuild; carried = [ "extra" ];
     specHash = "abc";
@@ -25,8 +26,28 @@ let
   tests = {
     testObjectName = { expr = obj.pname; expected = "bpf-demo"; };
     testObjectHermeticEnv = {
-      expr = { inherit (obj.env) RUSTC_BOOTSTRAP CARGO_BUILD_TARGET AYA_BUILD_SKIP; };
-      expected = { RUSTC_BOOTSTRAP = "1"; CARGO_BUILD_TARGET = "bpfel-unknown-none"; AYA_BUILD_SKIP = "1"; };
+      expr = obj.env;
+      # No AYA_BUILD_SKIP: only aya-build reads it, aya-ebpf does not (it did nothing).
+      expected = {
+        RUSTC_BOOTSTRAP = "1"; CARGO_BUILD_TARGET = "bpfel-unknown-none"; SOURCE_DATE_EPOCH = "0";
+        CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER = "bpf-linker"; CARGO_TERM_COLOR = "never";
+        CARGO_INCREMENTAL = "0";
+      };
+    };
+    testBuildSetsCargoHome = {
+      # nixpkgs' cargo has no setup hook setting it: cargo would write to /homeless-shelter.
+      expr = has "export CARGO_HOME=\"\\$NIX_BUILD_TOP/.cargo-home\"" obj.buildPhase;
+      expected = true;
+    };
+    testRemapsReachEveryCrate = {
+      # `cargo rustc -- --remap-path-prefix` reaches the final crate only; cargo config
+      # rustflags reach vendored crates too.
+      expr = {
+        config = has "--config \"target.bpfel-unknown-none.rustflags = " obj.buildPhase;
+        vendored = has "remap-path-prefix=\\$cargoDepsCopy=/cargo-deps" obj.buildPhase;
+        finalOnly = has "-- [^\n]*remap" obj.buildPhase;
+      };
+      expected = { config = true; vendored = true; finalOnly = false; };
     };
     testObjectNoStripNoPatch = {
       expr = { inherit (obj) dontStrip dontPatchELF dontFixup; };
@@ -50,6 +71,10 @@ let
     testPolicyPackagesManifest = {
       expr = has "tatara-build package \\$out --policy demo --spec-hash \"abc\" --route nix" policy.script;
       expected = true;
+    };
+    testPolicyWithoutCliWritesNoManifest = {
+      expr = { pkg = has "tatara-build package" policyNoCli.script; inputs = names policyNoCli.nativeBuildInputs; };
+      expected = { pkg = false; inputs = [ "b3sum" ]; };
     };
     testPolicyCopiesCarried = { expr = has "objects/extra.bpf.o \\$out/extra.bpf.o" policy.script; expected = true; };
     testPolicyWritesB3 = { expr = has "b3sum" policy.script; expected = true; };

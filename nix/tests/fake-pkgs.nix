@@ -21,6 +21,7 @@ in
   rustc = tool "rustc";
   cargo = tool "cargo";
   bpf-linker = tool "bpf-linker";
-  bpftool = tool "bpftool";
+  # nixpkgs' package is `bpftools`; `bpftool` is only an alias (gone with allowAliases = false)
+  bpftools = tool "bpftools";
   b3sum = tool "b3sum";
 }

@@ -41,7 +41,8 @@ def toolchain_record(tc: Toolchain) -> dict:
     return {"rustc": tc.rustc.version, "llvm": tc.llvm, "route": tc.route,
             "assembler": tc.assembler.version if tc.route == "asm" else "",
             "bpf_linker": tc.bpf_linker.version if tc.route == "bpf-linker" else "",
-            "aya_ebpf": aya_ebpf_version(), "target": cargo_backend.TARGET}
+            "aya_ebpf": aya_ebpf_version(), "target": cargo_backend.TARGET,
+            "core": "sysroot" if tc.bpf_sysroot else "build-std"}
 
 
 def build_key(files: dict[str, bytes], prefix: str, tc: Toolchain) -> str:
@@ -69,7 +70,8 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
                                     else _mk(dest.parent)))
     scratch.chmod(0o755)
     try:
-        objects, expected = _make_objects(crate, out.crates, target_dir or out.target,
+        objects, expected = _make_objects(crate, out.crates,
+                                          target_dir or cargo_backend.shared_target_dir(tc),
                                           scratch, tc, echo)
         diags = manifest.check_against_spec(project, crate.policy, objects, expected)
         if diags:
@@ -115,12 +117,12 @@ def _make_objects(crate: CrateContext, crates_root: Path, target_dir: Path, scra
 def build_all(project: Project, crates: list[CrateContext], files: dict[str, bytes],
               out: OutLayout, on_policy: Callable[[str], None] | None = None, echo: bool = False,
               tc: Toolchain | None = None, target_dir: Path | None = None,
-              backend: str = "cargo") -> list[PolicyResult]:
+              backend: str = "cargo", nixpkgs: str | None = None) -> list[PolicyResult]:
     out = out.resolved()
     target_dir = target_dir.resolve() if target_dir else None
     write_tree(out.crates, files)
     if backend == "nix":
-        return [_nix_policy(project, c, out, on_policy, echo) for c in crates]
+        return _nix_all(project, crates, out, on_policy, echo, nixpkgs)
     tc = tc or detect()
     results = []
     for crate in crates:
@@ -130,20 +132,27 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
     return results
 
 
-def _nix_policy(project: Project, crate: CrateContext, out: OutLayout,
-                on_policy, echo: bool) -> PolicyResult:
-    """Build with `nix build`, then check the Nix-written manifest against the spec."""
+def _nix_all(project: Project, crates: list[CrateContext], out: OutLayout, on_policy,
+             echo: bool, nixpkgs: str | None) -> list[PolicyResult]:
+    """`nix build` every policy at once, then check each Nix-built object against its spec."""
     from tatara_build.backends import nix_backend
 
     if on_policy:
-        on_policy(crate.policy)
-    dest = out.artifact(crate.policy)
-    nix_backend.build_policy(out.crates, crate.policy, dest, echo)
-    data = json.loads((dest / manifest.MANIFEST).read_text())
-    expected = {f"{crate.policy}.bpf.o": [p.spec_name for p in crate.programs]}
-    expected.update({f"{o.name}.bpf.o": list(o.spec_names) for o in crate.objects})
-    diags = manifest.check_against_spec(project, crate.policy, data["objects"], expected)
-    if diags:
-        raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec", diags)
-    manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy))
-    return PolicyResult(crate.policy, dest, True, data["objects"])
+        on_policy(", ".join(c.policy for c in crates))
+    stores = nix_backend.build_policies(out.crates, [c.policy for c in crates], nixpkgs, echo)
+    results = []
+    for crate in crates:
+        dest = out.artifact(crate.policy)
+        if dest.exists():
+            shutil.rmtree(dest)
+        objects = nix_backend.collect(stores[crate.policy], dest, crate.policy, crate.spec_hash,
+                                      nixpkgs)
+        expected = {f"{crate.policy}.bpf.o": [p.spec_name for p in crate.programs]}
+        expected.update({f"{o.name}.bpf.o": list(o.spec_names) for o in crate.objects})
+        diags = manifest.check_against_spec(project, crate.policy, objects, expected)
+        if diags:
+            raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
+                             diags)
+        manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy))
+        results.append(PolicyResult(crate.policy, dest, True, objects))
+    return results

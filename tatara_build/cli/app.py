@@ -115,14 +115,15 @@ def build(paths: Paths,
           backend: Annotated[Backend, typer.Option(help="cargo (local toolchain) or nix (nix build of the rendered flake)")] = Backend.cargo,
           verify_reproducible: Annotated[bool, typer.Option("--verify-reproducible", help="build twice in two folders and compare")] = False,
           verify: Annotated[bool, typer.Option("--verify", help="load each object into the kernel (scratch pins) so the verifier judges it")] = False,
-          target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default OUT/target); share it to reuse compiled core/aya-ebpf")] = None,
+          target_dir: Annotated[Path | None, typer.Option("--target-dir", help="cargo target folder (default: one per user and toolchain under ~/.cache/tatara-build/target, so new -o folders reuse compiled aya-ebpf)")] = None,
           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="echo each command")] = False,
+          nixpkgs: Annotated[str | None, typer.Option("--nixpkgs", help="--backend nix: override the rendered flake's pinned nixpkgs (`standin`, a folder, or a flake ref)")] = None,
           as_json: Json = False) -> None:
     """Render, compile each policy to a BPF object, write artifacts + manifest."""
     from tatara_build.cli import build as build_mod
 
     run_verb(lambda: build_mod.build(paths, out, backend.value, as_json, verify_reproducible, verbose,
-                                     verify, target_dir), as_json)
+                                     verify, target_dir, nixpkgs), as_json)
 
 
 SetGlobal = Annotated[list[str] | None, typer.Option("--set", help="NAME=VALUE: a defbpf-global's value for this load (repeatable)")]

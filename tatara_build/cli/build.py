@@ -18,7 +18,8 @@ from tatara_build.outlayout import OutLayout
 
 
 def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repro: bool,
-          verbose: bool, verify: bool = False, target_dir: Path | None = None) -> int:
+          verbose: bool, verify: bool = False, target_dir: Path | None = None,
+          nixpkgs: str | None = None) -> int:
     if backend not in ("cargo", "nix"):
         raise BuildError(f"unknown backend `{backend}` (cargo or nix)")
     started = time.perf_counter()
@@ -28,8 +29,7 @@ def build(paths: list[Path], out: Path, backend: str, as_json: bool, verify_repr
         def progress(policy: str) -> None:
             status.update(f"building policy [bold]{policy}[/bold]")
         results = build_all(loaded.project, rplan.crates, files, OutLayout(out), progress,
-                            echo=verbose,
-                            target_dir=target_dir, backend=backend)
+                            echo=verbose, target_dir=target_dir, backend=backend, nixpkgs=nixpkgs)
     repro = (_verify_reproducible(loaded, rplan, files, results, target_dir)
              if verify_repro else None)
     skipped = _verify_in_kernel(results) if verify else {}
@@ -91,6 +91,7 @@ def doctor(as_json: bool) -> int:
         ("rustc", tc.rustc.path, tc.rustc.version, f"LLVM {tc.llvm}" if tc.llvm else ""),
         ("cargo", tc.cargo.path, tc.cargo.version, ""),
         ("rust-src", tc.rust_src, "", "-Z build-std=core for bpfel-unknown-none"),
+        ("bpfel core", tc.bpf_sysroot, "", "prebuilt core (scripts/setup-bpf-sysroot.sh): no build-std"),
         ("assembler", tc.assembler.path, tc.assembler.version, "the asm route (no bpf-linker)"),
         ("bpf-linker", tc.bpf_linker.path, tc.bpf_linker.version,
          f"LLVM {tc.bpf_linker_llvm}" if tc.bpf_linker_llvm else tc.bpf_linker.note),

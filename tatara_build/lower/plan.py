@@ -11,6 +11,7 @@ from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
 from tatara_build.lower.naming import snake
 from tatara_build.model.ir import Project, attest_value
+from tatara_build.resources import nix_lib_dir
 
 
 @dataclass(frozen=True)
@@ -84,4 +85,22 @@ def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT
     common = {"crates": out.crates, "spec_hash": out.project_hash, "flake_input": flake_input}
     out.files.append(PlannedFile("flake.nix", "nix/flake.nix.j2", common))
     out.files.append(PlannedFile("policies.nix", "nix/policies.nix.j2", common))
+    out.files += plan_flake_extras(common)
     return out, diags
+
+
+# The nixpkgs the rendered flake.lock pins (nixos-unstable, mid 2026: its rustc ships
+# `core` for bpfel-unknown-none and its bpf-linker is built against rustc.llvm).
+NIXPKGS_PIN = {"rev": "567a49d1913ce81ac6e9582e3553dd90a955875f", "lastModified": 1781577229,
+               "narHash": "sha256-lrp67w8AulE9Ks53n27I45ADSzbOCn4H+CNW1Ck8B+8="}
+
+
+def plan_flake_extras(common: dict) -> list[PlannedFile]:
+    """flake.lock (nixpkgs pinned) and the Nix library carried in tatara-nix/, so the
+    rendered flake builds with no edits and no tatara-build input."""
+    files = [PlannedFile("flake.lock", "nix/flake.lock.j2", {**common, "nixpkgs": NIXPKGS_PIN})]
+    lib = nix_lib_dir()
+    for f in sorted(lib.glob("*.nix")):
+        files.append(PlannedFile(f"tatara-nix/{f.name}", copy_from=f,
+                                 prefix=f"# Copied by tatara-build from nix/{f.name}.\n"))
+    return files
