@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from tatara_build import DEFAULT_FLAKE_INPUT, __version__
+from tatara_build import __version__
 from tatara_build.outlayout import DEFAULT_ARTIFACTS, DEFAULT_OUT
 
 
@@ -101,12 +101,11 @@ def export(paths: Paths,
 def render(paths: Paths,
            out: Annotated[Path, typer.Option("-o", "--out", help="output folder: OUT/crates, OUT/artifacts, OUT/target")] = DEFAULT_OUT,
            check_only: Annotated[bool, typer.Option("--check", help="write nothing; exit 1 listing what would change")] = False,
-           flake_input: Annotated[str, typer.Option("--flake-input", help="the tatara-build flake the rendered flake.nix uses")] = DEFAULT_FLAKE_INPUT,
            as_json: Json = False) -> None:
     """Lower each policy to an aya crate (plus carried .bpf.o objects) and a flake."""
     from tatara_build.cli import render as render_mod
 
-    run_verb(lambda: render_mod.render(paths, out, check_only, as_json, flake_input), as_json)
+    run_verb(lambda: render_mod.render(paths, out, check_only, as_json), as_json)
 
 
 @app.command()

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tatara_build import DEFAULT_FLAKE_INPUT
 from tatara_build.outlayout import OutLayout
 from tatara_build.reader.files import discover
 from tatara_build.render import cache
 from tatara_build.render.writer import LOCK, WriteReport, write_tree
 
 
-def render_files(paths: list[Path], flake_input: str = DEFAULT_FLAKE_INPUT):
+def render_files(paths: list[Path]):
     """Load, validate and lower; the rendered bytes per relative path, and the plan."""
     from tatara_build.cli.common import load_project
     from tatara_build.diagnostics import has_errors
@@ -21,7 +20,7 @@ def render_files(paths: list[Path], flake_input: str = DEFAULT_FLAKE_INPUT):
     from tatara_build.render.templates import render_file
 
     loaded = load_project(paths)
-    rplan, diags = plan(loaded.project, flake_input)
+    rplan, diags = plan(loaded.project)
     if has_errors(diags):
         n = sum(d.severity == "error" for d in diags)
         raise SpecError(f"{n} errors while lowering", diags, loaded.sources)
@@ -34,20 +33,19 @@ def _outside(root: Path, files: list[Path]) -> list[Path]:
     return [f for f in files if not f.resolve().is_relative_to(r)]
 
 
-def render(paths: list[Path], out: Path, check: bool, as_json: bool,
-           flake_input: str = DEFAULT_FLAKE_INPUT) -> int:
+def render(paths: list[Path], out: Path, check: bool, as_json: bool) -> int:
     crates = OutLayout(out).crates
     spec_files = _outside(crates, discover(paths)) if all(p.exists() for p in paths) else []
     lock = cache.read_lock(crates, LOCK)
-    cached = cache.hit(crates, lock, spec_files, flake_input) if spec_files else None
+    cached = cache.hit(crates, lock, spec_files) if spec_files else None
     if cached is not None:  # nothing changed: skip reading, lowering and templating
         report, policies = WriteReport(unchanged=sorted(lock["files"])), cached["policies"]
     else:
-        files, rplan, loaded = render_files(paths, flake_input)
+        files, rplan, loaded = render_files(paths)
         policies = [c.policy for c in rplan.crates]
         inputs = {str(f) for f in _outside(crates, [Path(t) for t in loaded.sources.texts])}
         inputs |= {str(f.copy_from) for f in rplan.files if f.copy_from}
-        entry = cache.entry(spec_files, inputs, flake_input, policies) if spec_files else None
+        entry = cache.entry(spec_files, inputs, policies) if spec_files else None
         report = write_tree(crates, files, check=check, cache=entry)
     if as_json:
         from tatara_build.cli.common import emit_json

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tatara_build import DEFAULT_FLAKE_INPUT
 from tatara_build.diagnostics import Diagnostic
 from tatara_build.lower.aya import CrateContext, lower_policy
 from tatara_build.lower.cargo_lock import aya_ebpf_version, render_lock
@@ -70,8 +69,7 @@ def plan_crate(ctx: CrateContext) -> list[PlannedFile]:
 
 
 
-def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT
-         ) -> tuple[RenderPlan, list[Diagnostic]]:
+def plan(project: Project) -> tuple[RenderPlan, list[Diagnostic]]:
     """One crate (plus carried objects) per policy, in policy-name order, and a flake
     (`flake.nix` + `policies.nix`) whose packages build every policy."""
     out = RenderPlan()
@@ -82,7 +80,7 @@ def plan(project: Project, flake_input: str = DEFAULT_FLAKE_INPUT
         out.crates.append(ctx)
         out.files += plan_crate(ctx)
     out.project_hash = attest_value([c.spec_hash for c in out.crates])
-    common = {"crates": out.crates, "spec_hash": out.project_hash, "flake_input": flake_input}
+    common = {"crates": out.crates, "spec_hash": out.project_hash}
     out.files.append(PlannedFile("flake.nix", "nix/flake.nix.j2", common))
     out.files.append(PlannedFile("policies.nix", "nix/policies.nix.j2", common))
     out.files += plan_flake_extras(common)

@@ -52,20 +52,19 @@ def output_stats(root: Path, rels: list[str]) -> dict[str, list[int]]:
     return stats
 
 
-def entry(spec_files: list[Path], inputs: set[str], flake_input: str, policies: list[str]
-          ) -> dict | None:
+def entry(spec_files: list[Path], inputs: set[str], policies: list[str]) -> dict | None:
     """What a full render records (None when an input vanished meanwhile)."""
     hashes = input_hashes(inputs | {str(f) for f in spec_files})
     if hashes is None:
         return None
-    return {"generator": generator_fingerprint(), "flake_input": flake_input,
+    return {"generator": generator_fingerprint(),
             "spec_files": [str(f) for f in spec_files], "inputs": hashes, "policies": policies}
 
 
-def hit(root: Path, lock: dict, spec_files: list[Path], flake_input: str) -> dict | None:
+def hit(root: Path, lock: dict, spec_files: list[Path]) -> dict | None:
     """The recorded entry when rendering again would write exactly what is there."""
     cached = lock.get("cache")
-    if not isinstance(cached, dict) or cached.get("flake_input") != flake_input \
+    if not isinstance(cached, dict) \
             or cached.get("spec_files") != [str(f) for f in spec_files]:
         return None
     inputs = cached.get("inputs")
