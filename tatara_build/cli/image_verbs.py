@@ -28,16 +28,17 @@ TAG = "latest"
 
 
 def build(policy: str, artifacts: Path, out: Path, tag: str, as_json: bool) -> int:
-    from tatara_build.fleet.artifacts import read_manifest, verify_objects
+    from tatara_build.fleet.artifacts import read_manifest
     from tatara_build.image import layout
     from tatara_build.lower.naming import snake
+    from tatara_build.runtime.safety import check_objects
 
     folder = artifacts / snake(policy)
     data = read_manifest(folder)
     if "spec" not in data:
         raise SpecError(f"{folder}: the manifest carries no spec (built by an older "
                         "tatara-build): rebuild before making an image")
-    verify_objects(folder, {o["file"]: o for o in data["objects"]})
+    check_objects(folder, {o["file"]: o for o in data["objects"]})
     if out.exists() and any(out.iterdir()) and not (out / "oci-layout").exists():
         raise SpecError(f"{out} exists and is not an OCI image layout: choose an empty folder")
     blobs, index = layout.build(folder, tag)

@@ -8,14 +8,13 @@ Trust: the carried closure (policy, programs, maps) must hash to the manifest's
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from tatara_build.backends.manifest import MANIFEST, SPEC_KEY
-from tatara_build.errors import RuntimeFailure, SpecError
+from tatara_build.errors import SpecError
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec, Project, attest_value
 from tatara_build.model.testspec import TestSpec
 
@@ -59,17 +58,3 @@ def project_from_manifest(folder: Path) -> Project:
     except (ValidationError, KeyError, TypeError) as exc:
         raise SpecError(f"{path}: the carried spec is malformed: {exc}") from None
     return project
-
-
-def verify_objects(folder: Path, objects: dict[str, dict]) -> None:
-    """Every object's sha256 as the manifest recorded it, before anything is loaded."""
-    for file, entry in sorted(objects.items()):
-        path = folder / file
-        try:
-            got = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise RuntimeFailure(f"{path}: {exc.strerror}; nothing was loaded") from None
-        if got != entry.get("sha256"):
-            raise RuntimeFailure(f"{path}: sha256 {got[:16]}.. differs from the manifest's "
-                                 f"{str(entry.get('sha256'))[:16]}.. (tampered or truncated); "
-                                 "nothing was loaded")

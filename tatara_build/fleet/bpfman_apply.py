@@ -16,13 +16,13 @@ import os
 from pathlib import Path
 
 from tatara_build.errors import SpecError
-from tatara_build.fleet.artifacts import verify_objects
 from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import BPFMAN_PROGRAMS
 from tatara_build.runtime import links
 from tatara_build.runtime.base import Io
 from tatara_build.runtime.bpfman_runtime import Bpfman, application, refuse_unsupported
 from tatara_build.runtime.lifecycle import Action, desired
+from tatara_build.runtime.safety import check_objects
 from tatara_build.runtime.state import Journal, policy_lock, state_dir
 from tatara_build.runtime.target import Target
 
@@ -89,7 +89,7 @@ def plan(t: Target, journal: BpfmanJournal) -> list[Action]:
 
 def apply(t: Target, b: Bpfman, netns: str | None = None) -> list[Action]:
     refuse_unsupported(t.programs)
-    verify_objects(t.folder, t.objects)
+    check_objects(t.folder, t.objects)
     with policy_lock(t.policy):
         if Journal(t.policy).status != "absent":
             raise SpecError(f"policy `{t.policy}` is applied through bpftool: detach it first")

@@ -116,7 +116,8 @@ def check_objects(folder: Path, objects: dict[str, dict]) -> None:
             raise RuntimeFailure(f"object {folder / file}: {exc.strerror}") from None
         if got != entry.get("sha256"):
             raise RuntimeFailure(f"object {folder / file}: sha256 {got[:16]}… does not match the "
-                                 f"manifest ({str(entry.get('sha256'))[:16]}…); nothing loaded. "
+                                 f"manifest ({str(entry.get('sha256'))[:16]}…): tampered or truncated; "
+                                 "nothing loaded. "
                                  "Rebuild with `tatara-build build`")
 
 
