@@ -336,7 +336,8 @@ def _apply_and_look(case: Case, t, lab: Lab, before: set[str], monkeypatch, obje
                     ) -> None:
     loads = []
     real = objprep.loadall
-    monkeypatch.setattr(objprep, "loadall", lambda *a: loads.append(a[0]) or real(*a))
+    monkeypatch.setattr(objprep, "loadall",
+                        lambda *a, **kw: loads.append(a[0]) or real(*a, **kw))
     lifecycle.apply(t, Kernel(lab.netns))
     assert len(loads) == 1  # one object, loaded once, however many programs it serves
     for p in t.programs:

@@ -62,7 +62,7 @@ def rendered(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("nixr") / "ebpf"
     r = run_cli("render", str(EXAMPLES), "-o", str(out))
     assert r.returncode == 0, r.stderr
-    return out
+    return out / "crates"  # the one out/ layout: the flake sits beside the crates
 
 
 @pytest.fixture(scope="module")

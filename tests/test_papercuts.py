@@ -88,8 +88,15 @@ def test_unused_helper_in_a_users_rs_file_builds(spec, tmp_path):
 def test_generated_code_still_builds_with_warnings_denied():
     """Our generated code keeps `-D warnings` (backends/cargo_backend.py passes it to rustc);
     only the user's module is scoped back to warnings."""
-    src = (ROOT / "tatara_build" / "backends" / "cargo_backend.py").read_text()
-    assert src.count('"-Dwarnings"') == 2
+    from tatara_build.backends.cargo_backend import cargo_argv
+    from tatara_build.backends.toolchain import detect
+
+    tc = detect()
+    for asm in (None, ROOT / "x.s"):  # both routes: bpf-linker and asm
+        argv = cargo_argv(tc, "demo", "--remap-path-prefix=/x=/y", asm)
+        assert "-Dwarnings" in argv[argv.index("--"):]
+    nix = (ROOT / "nix" / "buildBpfObject.nix").read_text()
+    assert "-- -D warnings" in nix
     golden = (ROOT / "tests" / "golden" / "cgroup_bytes" / "src")
     assert "warn(warnings)" not in (golden / "main.rs").read_text()
     assert "#[warn(warnings)]" in (golden / "programs" / "mod.rs").read_text()
