@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tatara_build.cli.common import load_project
@@ -118,9 +119,20 @@ class Lab:
         progs = json.loads(sh("bpftool", "-j", "prog", "show").stdout or "[]")
         return [p for p in progs if set(p.get("map_ids", [])) & map_ids]
 
-    def orphans(self, t: Target, applied: bool) -> list[str]:
+    def orphans(self, t: Target, applied: bool, settle: float = 3.0) -> list[str]:
         """What is left that should not be: programs of ours neither pinned in progs/ nor
-        the one attached, stray pins (staging), a qdisc without the policy."""
+        the one attached, stray pins (staging), a qdisc without the policy. The kernel
+        frees a program whose last link pin was replaced from a workqueue
+        (bpf_link_put_deferred), so a just-released program may still be listed for a
+        moment: look again for up to `settle` seconds before calling it an orphan."""
+        deadline = time.monotonic() + settle
+        while True:
+            out = self._orphans(t, applied)
+            if not out or time.monotonic() > deadline:
+                return out
+            time.sleep(0.05)
+
+    def _orphans(self, t: Target, applied: bool) -> list[str]:
         out: list[str] = []
         pinned = {}
         for name in PROGRAMS:
