@@ -1,4 +1,3 @@
-{{ banner_slash }}
 //! Bounds-checked packet reads for lowered bpf-fn bodies.
 //!
 //! Every read compares `start + offset + size` with `end` before it dereferences, in
