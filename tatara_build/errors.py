@@ -8,7 +8,10 @@ artifacts; not an error), 70 internal error (cli/common.py).
 
 from __future__ import annotations
 
-from tatara_build.diagnostics import Diagnostic, SourceCache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keeps `--version` from importing diagnostics
+    from tatara_build.diagnostics import Diagnostic, SourceCache
 
 EXIT_SPEC = 1
 EXIT_BUILD = 3

@@ -7,17 +7,25 @@ build: artifacts -> OCI layout (image/layout.py); push/pull: through skopeo
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tatara_build.cli.common import emit_json, run_verb
 from tatara_build.errors import SpecError
+
+
+def run_verb(fn, as_json: bool) -> None:
+    """cli.common.run_verb, imported when a verb runs (keeps `--version` fast)."""
+    from tatara_build.cli.common import run_verb as run
+
+    run(fn, as_json)
+
+
+def emit_json(data: dict) -> None:
+    from tatara_build.cli.common import emit_json as emit
+
+    emit(data)
 
 image_app = typer.Typer(no_args_is_help=True,
                         help="OCI bytecode images (bpfman's format): build, push, pull.")
@@ -56,6 +64,8 @@ def build(policy: str, artifacts: Path, out: Path, tag: str, as_json: bool) -> i
 
 
 def _images(blobs, top: dict) -> dict[str, str]:
+    import json
+
     from tatara_build.image.layout import MEDIA_INDEX, OBJECT_ANNOTATION
 
     if top["mediaType"] != MEDIA_INDEX:
@@ -82,6 +92,9 @@ def push(layout_dir: Path, ref: str, tag: str, insecure: bool, cert_dir: Path | 
 
 def fetch(ref: str, out: Path, insecure: bool = False, cert_dir: Path | None = None) -> Path:
     """Pull `ref`, check it, unpack it into `out/<policy>/`; returns that folder."""
+    import shutil
+    import tempfile
+
     from tatara_build.image import registry, unpack
 
     with tempfile.TemporaryDirectory(prefix="tatara-pull-") as tmp:
@@ -110,6 +123,8 @@ def image_artifacts(ref: str, policy: str, insecure: bool = False,
                     cert_dir: Path | None = None, refresh: bool = True) -> Path:
     """The artifacts root for `--image REF`: pulled into the state folder (kept, so status
     and detach find what apply used)."""
+    import hashlib
+
     from tatara_build.lower.naming import snake
     from tatara_build.runtime.state import state_dir
 

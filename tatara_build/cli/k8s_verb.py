@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from tatara_build.cli.common import run_verb
-
 
 def k8s(policy: str, paths: list[Path], artifacts: Path, image: str, selector: list[str],
         cluster: bool | None, namespace: str, priority: int, out: Path | None) -> int:
@@ -47,5 +45,12 @@ def k8s_cmd(policy: Annotated[str, typer.Argument(help="policy name")],
             priority: Annotated[int, typer.Option("--priority", help="xdp/tcx priority (0..1000)", min=0, max=1000)] = 500,
             out: Annotated[Path | None, typer.Option("-o", "--out", help="write the YAML here")] = None) -> None:
     """BpfApplication / ClusterBpfApplication YAML for bpfman-operator (kubectl apply -f)."""
-    run_verb(lambda: k8s(policy, paths or [], artifacts, image, node_selector or [], cluster,
+    _run_verb(lambda: k8s(policy, paths or [], artifacts, image, node_selector or [], cluster,
                          namespace, priority, out), False)
+
+
+def _run_verb(fn, as_json: bool) -> None:
+    """cli.common.run_verb, imported when the verb runs (keeps `--version` fast)."""
+    from tatara_build.cli.common import run_verb
+
+    run_verb(fn, as_json)
