@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 from tatara_build.runtime.base import AttachFailed, Unsupported
@@ -190,32 +191,31 @@ def tracepoint_id(target: str) -> int:
         raise AttachFailed(f"no tracepoint `{target}` ({path} not found)") from None
 
 
-def _pin_link(prog_pin: Path, event_fd: int | None, attach_type: int, link_pin: Path) -> None:
+def _pin_link(prog_pin: Path, link_pin: Path, make_link: Callable[[int], int]) -> None:
+    """Open the pinned program, make a link from its fd, pin the link; close both fds."""
     prog_fd = obj_get(prog_pin)
     try:
-        link_fd = link_create(prog_fd, event_fd if event_fd is not None else 0, attach_type)
+        link_fd = make_link(prog_fd)
         try:
             obj_pin(link_fd, link_pin)
         finally:
             os.close(link_fd)
     finally:
         os.close(prog_fd)
+
+
+def _perf_link(event_fd: int) -> Callable[[int], int]:
+    return lambda prog_fd: link_create(prog_fd, event_fd, BPF_PERF_EVENT)
 
 
 def attach_raw_tracepoint(prog_pin: Path, event: str, link_pin: Path) -> list[Path]:
     """BPF_RAW_TRACEPOINT_OPEN gives a bpf_link fd, pinned like the others (a C object's
     SEC("raw_tp/<event>") program; the spec's target is `<category>/<event>`)."""
-    prog_fd = obj_get(prog_pin)
     try:
-        link_fd = _check(_lib().bpf_raw_tracepoint_open(event.encode(), prog_fd))
-        try:
-            obj_pin(link_fd, link_pin)
-        finally:
-            os.close(link_fd)
+        _pin_link(prog_pin, link_pin,
+                  lambda prog_fd: _check(_lib().bpf_raw_tracepoint_open(event.encode(), prog_fd)))
     except OSError as exc:
         raise AttachFailed(f"raw tracepoint {event}: {exc.strerror}") from None
-    finally:
-        os.close(prog_fd)
     return [link_pin]
 
 
@@ -231,7 +231,7 @@ def attach_tracepoint(prog_pin: Path, target: str, link_pin: Path) -> list[Path]
     except OSError as exc:
         raise AttachFailed(f"perf_event_open(tracepoint {target}): {exc.strerror}") from None
     try:
-        _pin_link(prog_pin, fd, BPF_PERF_EVENT, link_pin)
+        _pin_link(prog_pin, link_pin, _perf_link(fd))
     except OSError as exc:
         raise AttachFailed(f"link tracepoint {target}: {exc.strerror}") from None
     finally:
@@ -258,7 +258,7 @@ def attach_perf_event(prog_pin: Path, target: str, links_dir: Path, name: str) -
             fd = perf_event_open(attr, cpu)
             try:
                 pin = links_dir / f"{name}_cpu{cpu}"
-                _pin_link(prog_pin, fd, BPF_PERF_EVENT, pin)
+                _pin_link(prog_pin, pin, _perf_link(fd))
                 pins.append(pin)
             finally:
                 os.close(fd)
