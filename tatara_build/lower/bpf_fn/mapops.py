@@ -34,13 +34,7 @@ def lower_map(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
     if op == "map-has":
         return Val(low.temp(f"{path}.get_ptr({key}).is_some()"), Ty.BOOL)
     if op == "map-get":
-        out = low.declare("u64")
-        low.emit(f"match {path}.get_ptr({key}) {{")
-        low.emit(f"    // SAFETY: a pointer from a successful lookup is valid for a {vt}.")
-        low.emit(f"    Some(p) => {out} = u64::from(unsafe {{ *p }}),")
-        low.emit(f"    None => {out} = 0,")
-        low.emit("}")
-        return Val(out, Ty.U64)
+        return map_get(low, path, key, vt)
     if op == "map-delete":
         if kind.array:
             raise LowerError(f"cannot delete from array map `{spec.name}`", node,
@@ -53,6 +47,17 @@ def lower_map(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
         low.emit(f"let _ = {path}.{call}({key}, {cast(value, 'u64', vt)}, 0);")
         return Val("", Ty.UNIT)
     return map_add(low, path, spec, key, cast(value, "u64", vt), vt)
+
+
+def map_get(low: Lowering, path: str, key: str, vt: str) -> Val:
+    """`(map-get m k)` of a u32/u64 value: the value widened to u64, 0 when absent."""
+    out = low.declare("u64")
+    low.emit(f"match {path}.get_ptr({key}) {{")
+    low.emit(f"    // SAFETY: a pointer from a successful lookup is valid for a {vt}.")
+    low.emit(f"    Some(p) => {out} = u64::from(unsafe {{ *p }}),")
+    low.emit(f"    None => {out} = 0,")
+    low.emit("}")
+    return Val(out, Ty.U64)
 
 
 def map_add(low: Lowering, path: str, spec: MapSpec, key: str, d: str, vt: str) -> Val:

@@ -71,17 +71,11 @@ def _key(low: Lowering, spec: MapSpec, node: Node) -> str:
 def _scalar_value(low: Lowering, op: str, args: list[Node], path: str, spec: MapSpec,
                   key: str) -> Val:
     """A record key with a u32/u64 value: the number-valued forms of mapops.py."""
-    from tatara_build.lower.bpf_fn.mapops import map_add
+    from tatara_build.lower.bpf_fn.mapops import map_add, map_get
 
     vt = VALUE_TYPES[spec.value_size]
     if op == "map-get":
-        out = low.declare("u64")
-        low.emit(f"match {path}.get_ptr({key}) {{")
-        low.emit(f"    // SAFETY: a pointer from a successful lookup is valid for a {vt}.")
-        low.emit(f"    Some(p) => {out} = u64::from(unsafe {{ *p }}),")
-        low.emit(f"    None => {out} = 0,")
-        low.emit("}")
-        return Val(out, Ty.U64)
+        return map_get(low, path, key, vt)
     value = low.as_u64(args[2]) if op in ("map-set", "map-add") else "1_u64"
     if op == "map-set":
         low.emit(f"let _ = {path}.insert({key}, {cast(value, 'u64', vt)}, 0);")
