@@ -11,6 +11,8 @@ from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.reader.lisp import Node
 
+VAR_OFF_MAX = 0xFFFF - 8  # templates/crate/rt.rs: the verifier's packet offset bound
+
 # How a body builds its `Pkt`, by aya context type (model/kinds.py's `context` column);
 # `SkBuffContext` kinds without a packet_base (socket filters) read through the skb.
 PKT_INIT = {
@@ -54,7 +56,11 @@ def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
         return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
     _needs_packet(low, op, node)
     off = low.as_u64(args[1])
-    return Val(low.temp(f"pkt.{T.LOADS[op]}({off})?"), Ty.U64)
+    # A literal offset is a fixed pointer offset the verifier tracks; any other goes
+    # through rt.rs's `load_*_var` (bounded, checked and read in one asm block).
+    const = args[1].kind == "int" and int(args[1].value) <= VAR_OFF_MAX  # type: ignore[arg-type]
+    method = T.LOADS[op] + ("" if const else "_var")
+    return Val(low.temp(f"pkt.{method}({off})?"), Ty.U64)
 
 
 @form(*T.ACCESSORS)

@@ -16,6 +16,42 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
+/// The largest offset `load_*_var` reads at: the verifier takes a range from a packet
+/// pointer only while its variable part plus the bytes read stays within 0xffff.
+const VAR_OFF_MAX: u64 = 0xffff - 8;
+
+/// The body of `Pkt::load_*_var` (see there); gives the loaded value zero-extended.
+macro_rules! var_load {
+    ($pkt:expr, $off:expr, $ty:literal, $n:literal) => {{
+        let mut v: u64 = 0;
+        let mut ok: u64 = 0;
+        // SAFETY: the load runs only after `p + n <= end` was checked on `p` itself.
+        unsafe {
+            core::arch::asm!(
+                "if {off} > {max} goto 1f",
+                "{p} = {start}",
+                "{p} += {off}",
+                "{t} = {p}",
+                concat!("{t} += ", $n),
+                "if {t} > {end} goto 1f",
+                concat!("{v} = *(", $ty, " *)({p} + 0)"),
+                "{ok} = 1",
+                "1:",
+                off = in(reg) $off,
+                start = in(reg) $pkt.start as u64,
+                end = in(reg) $pkt.end as u64,
+                max = const VAR_OFF_MAX,
+                p = out(reg) _,
+                t = out(reg) _,
+                v = inout(reg) v,
+                ok = inout(reg) ok,
+                options(readonly, nostack),
+            );
+        }
+        if ok == 0 { None } else { Some(v) }
+    }};
+}
+
 /// A packet as `[start, end)`; `eth` says whether it begins with an Ethernet header.
 pub struct Pkt {
     start: usize,
@@ -29,9 +65,19 @@ impl Pkt {
         Pkt { start, end, eth }
     }
 
+    /// `end - start`, computed where LLVM cannot see it: from a length it knows, LLVM
+    /// would drop a later read's own bounds check (`start + 18 > end` follows from
+    /// `len >= 34` and an earlier check), and the verifier, which learns packet ranges
+    /// only from pointer comparisons, would then refuse the read.
     #[inline(always)]
     pub fn len(&self) -> u64 {
-        (self.end - self.start) as u64
+        let n: u64;
+        // SAFETY: one register subtraction; no memory is touched.
+        unsafe {
+            core::arch::asm!("{0} -= {1}", inout(reg) self.end as u64 => n,
+                             in(reg) self.start as u64, options(pure, nomem, nostack));
+        }
+        n
     }
 
     #[inline(always)]
@@ -68,6 +114,27 @@ impl Pkt {
     pub fn load_u32(&self, off: u64) -> Option<u64> {
         self.at::<u32>(off as usize)
             .map(|v| u64::from(u32::from_be(v)))
+    }
+
+    /// `load-u8/16/32` at an offset computed at run time, checked and read in one asm
+    /// block so the shape reaching the verifier is fixed: the offset bounded (a packet
+    /// pointer's variable part must stay under 64 KiB), `p + size > end` compared as
+    /// written (LLVM turns `p + 1 > end` into `p >= end`, from which the verifier learns
+    /// no range), and the load from the very register that was checked (a recomputed
+    /// `start + off` would be a new pointer with no range). `None` past the end.
+    #[inline(always)]
+    pub fn load_u8_var(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u8", 1)
+    }
+
+    #[inline(always)]
+    pub fn load_u16_var(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u16", 2).map(|v| u64::from(u16::from_be(v as u16)))
+    }
+
+    #[inline(always)]
+    pub fn load_u32_var(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u32", 4).map(|v| u64::from(u32::from_be(v as u32)))
     }
 
     /// EtherType (host order); 0 for packets without an Ethernet header.
