@@ -54,9 +54,11 @@ def test_new_helpers_lower_to_aya(spec):
 
 def test_ctx_fields_per_kind(spec):
     out = lower(spec, "(return (+ (ctx-field ctx mark) (ctx-field ctx protocol)))", ":tc")
-    assert "(*ctx.skb.skb).mark" in out and "u16::from_be(unsafe { (*ctx.skb.skb).protocol }" in out
+    assert "crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, mark)" in out
+    assert "u16::from_be(crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, " \
+        "protocol) as u16)" in out
     out = lower(spec, "(return (ctx-field ctx ingress-ifindex))")
-    assert "(*ctx.ctx).ingress_ifindex" in out
+    assert "crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, ingress_ifindex)" in out
     d = lower_error(spec, "(return (ctx-field ctx mark))")
     assert d.message == "unknown context field `mark` for `:xdp`" and d.span.col == 26
     assert "ingress_ifindex" in d.help
@@ -66,7 +68,7 @@ def test_ctx_fields_per_kind(spec):
 
 def test_map_has_bswap_and_actions_as_values(spec):
     out = lower(spec, "(if (map-has h 7) (return (bswap16 258)) (return :xdp-drop))")
-    assert "crate::maps::h.get_ptr(7_u32).is_some()" in out
+    assert "crate::rt::has(crate::maps::h.get_ptr(7_u32))" in out
     assert "(258_u64 as u16).swap_bytes()" in out
     out = lower(spec, "(let ((verdict (if (map-has h 1) :xdp-drop :xdp-pass))) (return verdict))")
     assert "aya_ebpf::bindings::xdp_action::XDP_DROP as u64" in out

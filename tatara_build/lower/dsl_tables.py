@@ -81,13 +81,16 @@ BSWAP = {"bswap16": "u16", "bswap32": "u32", "bswap64": "u64"}
 # __sk_buff fields are u32; `protocol` holds a big-endian 16-bit value, read here in
 # host order like `eth-proto`. Which kinds use which context type is model/kinds.py's
 # `context` column.
-_SKB = {f: f"u64::from(unsafe {{ (*PTR).{f} }})" for f in
+# Each is one load at the field's constant offset (rt.rs `ctx_field!`: LLVM must not
+# turn two reads into one through a computed address, which the verifier refuses).
+SKB_FIELD = "crate::rt::ctx_field!(PTR, aya_ebpf::bindings::__sk_buff, {0})"
+_SKB = {f: SKB_FIELD.format(f) for f in
         ("len", "pkt_type", "mark", "ifindex", "ingress_ifindex", "priority", "vlan_tci",
          "hash", "queue_mapping")}
-_SKB["protocol"] = "u64::from(u16::from_be(unsafe { (*PTR).protocol } as u16))"
+_SKB["protocol"] = f"u64::from(u16::from_be({SKB_FIELD.format('protocol')} as u16))"
 CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "TcContext": ("ctx.skb.skb", _SKB),
     "SkBuffContext": ("ctx.skb.skb", _SKB),
-    "XdpContext": ("ctx.ctx", {f: f"u64::from(unsafe {{ (*PTR).{f} }})" for f in
-                               ("ingress_ifindex", "rx_queue_index")}),
+    "XdpContext": ("ctx.ctx", {f: f"crate::rt::ctx_field!(PTR, aya_ebpf::bindings::xdp_md, {f})"
+                               for f in ("ingress_ifindex", "rx_queue_index")}),
 }

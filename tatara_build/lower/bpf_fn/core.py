@@ -272,10 +272,14 @@ def cast(code: str, src: str, dst: str) -> str:
     """`code as dst`, or `code` itself when the types already agree."""
     if src == dst:
         return code
-    if re.fullmatch(r"[0-9]+_u64", code) and dst in ("u32", "i32", "i64", "u64"):
-        return code[: -len("_u64")] + f"_{dst}" if dst != "i32" or int(code[:-4]) < 2**31 \
-            else f"{code} as {dst}"
+    if re.fullmatch(r"[0-9]+_u64", code) and int(code[:-4]) < _LITERAL_LIMIT.get(dst, 0):
+        return code[: -len("_u64")] + f"_{dst}"  # a literal of a type it fits (no lint)
     return f"{code} as {dst}"
+
+
+# Literals below these fit the type; larger ones are cast (`N_u64 as u32` truncates,
+# as the DSL's u64 values do), since an out-of-range `N_u32` is a compile error.
+_LITERAL_LIMIT = {"u32": 2**32, "i32": 2**31, "i64": 2**63, "u64": 2**64}
 
 
 def is_atom(code: str) -> bool:

@@ -80,6 +80,8 @@ def _printk(low: Lowering, node: Node, rest: list[Node]) -> Val:
                          f"{T.PRINTK_MAX_ARGS})", rest[0])
     lit = "".join(c if c.isprintable() and c not in '"\\' else
                   ("\\" + c if c in '"\\' else f"\\x{ord(c):02x}") for c in fmt)
-    args = "".join(f", {low.as_u64(v)}" for v in values)
+    # `bpf_printk!(fmt)` expands to an unqualified `bpf_printk!` (aya-ebpf 0.2.1), which
+    # is not in scope here; `bpf_printk!(fmt,)` takes the arm with arguments instead.
+    args = "".join(f", {low.as_u64(v)}" for v in values) or ","
     code = f'unsafe {{ aya_ebpf::helpers::bpf_printk!(c"{lit}"{args}) }}'
     return Val(low.temp(f"{code} as u64"), Ty.U64)

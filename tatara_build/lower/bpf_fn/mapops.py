@@ -32,7 +32,7 @@ def lower_map(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
     key = key_code(spec, low.as_u64(args[1]))
     key = key if is_atom(key) else low.temp(key)
     if op == "map-has":
-        return Val(low.temp(f"{path}.get_ptr({key}).is_some()"), Ty.BOOL)
+        return Val(low.temp(f"crate::rt::has({path}.get_ptr({key}))"), Ty.BOOL)
     if op == "map-get":
         return map_get(low, path, key, vt)
     if op == "map-delete":

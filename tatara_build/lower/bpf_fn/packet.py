@@ -44,7 +44,7 @@ def lower_packet_len(low: Lowering, op: str, node: Node, args: list[Node], want:
     if low.kind.context == "XdpContext":
         low.uses_pkt = True
         return Val(low.temp("pkt.len()"), Ty.U64)
-    return Val(low.temp("u64::from(ctx.len())"), Ty.U64)
+    return Val(low.temp(T.SKB_FIELD.format("len").replace("PTR", "ctx.skb.skb")), Ty.U64)
 
 
 @form(*T.LOADS)

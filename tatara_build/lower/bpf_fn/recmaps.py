@@ -37,7 +37,7 @@ def lower_record_map(low: Lowering, op: str, node: Node, args: list[Node], path:
     kind = MAP_KINDS[spec.kind]
     key = _key(low, spec, args[1])
     if op == "map-has":
-        return Val(low.temp(f"{path}.get_ptr({key}).is_some()"), Ty.BOOL)
+        return Val(low.temp(f"crate::rt::has({path}.get_ptr({key}))"), Ty.BOOL)
     if op == "map-delete":
         if kind.array:
             raise LowerError(f"cannot delete from array map `{spec.name}`", node)

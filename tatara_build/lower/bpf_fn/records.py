@@ -153,8 +153,9 @@ def _set_var(low: Lowering, b, node: Node) -> Val:
         if v.type != b.type or v.of != b.of:
             raise LowerError(f"this value is not a {b.of or b.type.value} like the variable", node)
         value = v.code
-    low.mutated.add(b.rust)
-    low.emit(f"{b.rust} = {value};")
+    if value != b.rust:  # `(set x x)` changes nothing (and `x = x;` is denied by rustc)
+        low.mutated.add(b.rust)
+        low.emit(f"{b.rust} = {value};")
     return Val("", Ty.UNIT)
 
 

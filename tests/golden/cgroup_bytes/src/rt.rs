@@ -6,7 +6,7 @@
 //! header it claims to have: the program then returns its kind's default verdict.
 //! Fields of headers the packet does not have read as 0.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use core::ptr;
 
@@ -51,6 +51,58 @@ macro_rules! var_load {
         if ok == 0 { None } else { Some(v) }
     }};
 }
+
+/// `*(ty *)(base + at)` once `base + need <= end` was checked on `base` itself, in one
+/// asm block; `None` past the end. For a header found at a run-time offset (L4 after
+/// the IPv4 options): LLVM merged two such checks and recomputed `base` for the second
+/// read, a new pointer the verifier knew no range for.
+macro_rules! checked_load {
+    ($base:expr, $end:expr, $ty:literal, $need:literal, $at:literal) => {{
+        let mut v: u64 = 0;
+        let mut ok: u64 = 0;
+        // SAFETY: the load runs only after `base + need <= end`, and `at + size <= need`.
+        unsafe {
+            core::arch::asm!(
+                "{t} = {base}",
+                concat!("{t} += ", $need),
+                "if {t} > {end} goto 1f",
+                concat!("{v} = *(", $ty, " *)({base} + ", $at, ")"),
+                "{ok} = 1",
+                "1:",
+                base = in(reg) $base as u64,
+                end = in(reg) $end as u64,
+                t = out(reg) _,
+                v = inout(reg) v,
+                ok = inout(reg) ok,
+                options(readonly, nostack),
+            );
+        }
+        if ok == 0 { None } else { Some(v) }
+    }};
+}
+
+/// A u32 field of a context struct, loaded at its constant offset by one instruction,
+/// the only shape the verifier takes for a context read. Given
+/// `if c { skb.len } else { skb.ingress_ifindex }`, LLVM would select the address and
+/// load once (`dereference of modified ctx ptr R6 off=36 disallowed`).
+macro_rules! ctx_field {
+    ($ptr:expr, $ty:ty, $field:ident) => {{
+        let v: u64;
+        // SAFETY: the kernel's context pointer, read at a field's offset inside it.
+        unsafe {
+            core::arch::asm!(
+                "{v} = *(u32 *)({c} + {off})",
+                c = in(reg) $ptr,
+                off = const core::mem::offset_of!($ty, $field),
+                v = out(reg) v,
+                options(readonly, nostack, pure),
+            );
+        }
+        v
+    }};
+}
+#[allow(unused_imports)] // bodies that read no context field
+pub(crate) use ctx_field;
 
 /// A packet as `[start, end)`; `eth` says whether it begins with an Ethernet header.
 pub struct Pkt {
@@ -250,10 +302,9 @@ impl Pkt {
     fn port(&self, off: usize) -> Option<u64> {
         match self.l4()? {
             Some((l4, proto)) if proto == IPPROTO_TCP || proto == IPPROTO_UDP => {
-                if l4 + 4 > self.end {
-                    return None;
-                }
-                Some(u64::from(u16::from_be(Self::field(l4, off))))
+                // Both ports, checked and read in one asm block (see `checked_load!`).
+                let v = checked_load!(l4, self.end, "u32", 4, 0)? as u32;
+                Some(u64::from(u16::from_be((v >> (off * 8)) as u16)))
             }
             _ => Some(0),
         }
@@ -274,10 +325,7 @@ impl Pkt {
     pub fn tcp_flags(&self) -> Option<u64> {
         match self.l4()? {
             Some((l4, IPPROTO_TCP)) => {
-                if l4 + 14 > self.end {
-                    return None;
-                }
-                Some(u64::from(Self::field::<u8>(l4, 13)))
+                checked_load!(l4, self.end, "u8", 14, 13)
             }
             _ => Some(0),
         }
@@ -302,6 +350,24 @@ pub fn skb_load_u32(ctx: &aya_ebpf::programs::SkBuffContext, off: u64) -> Option
     ctx.load::<u32>(off as usize)
         .ok()
         .map(|v| u64::from(u32::from_be(v)))
+}
+
+/// `(map-has m k)`: whether the lookup found the key, as a 0/1 LLVM cannot see through.
+/// Given two plain `is_some()` tests, LLVM ORs the two map pointers and tests the result
+/// once (`R8 pointer |= pointer prohibited`); here the null test happens inside asm.
+#[inline(always)]
+pub fn has<T>(p: Option<*const T>) -> bool {
+    let ptr = match p {
+        Some(p) => p as u64,
+        None => 0,
+    };
+    let b: u64;
+    // SAFETY: compares a register with 0; no memory is touched.
+    unsafe {
+        core::arch::asm!("{b} = 0", "if {p} == 0 goto 1f", "{b} = 1", "1:", p = in(reg) ptr,
+                         b = out(reg) b, options(pure, nomem, nostack));
+    }
+    b != 0
 }
 
 /// Division as in BPF: dividing by zero gives 0.

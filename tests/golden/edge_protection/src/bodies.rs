@@ -3,6 +3,10 @@
 //! shorter than a header it claims; the entry point then returns the kind's default
 //! verdict.
 
+// A spec may bind a value it never reads, `set` one it never reads again or compare
+// `(<= 0 x)`: the user's choice, not a reason to fail the build (warnings are denied).
+#![allow(unused, unused_comparisons)]
+
 /// `(bpf-fn drop-syn …)` at edge-protection.tlisp:36:9, the body of `drop_syn_flood`.
 #[inline(always)]
 pub fn drop_syn_flood(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
