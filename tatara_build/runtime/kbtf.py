@@ -148,7 +148,11 @@ def symbol_field(symbol: str) -> tuple[str, str] | None:
 def offsets_for(data: bytes) -> dict[str, tuple[int, int]]:
     """The offset symbols of an object's bytes with this kernel's values, as
     objglobals.patch takes them (symbol -> (value, 4)); {} when it has none (no BTF read)."""
-    asked = {s: f for s in objglobals.slots(data) if (f := symbol_field(s)) is not None}
+    try:
+        symbols = objglobals.slots(data)
+    except Exception:  # noqa: BLE001 - not ELF: loading reports it with bpftool's words
+        return {}
+    asked = {s: f for s in symbols if (f := symbol_field(s)) is not None}
     if not asked:
         return {}
     offsets = field_offsets(set(asked.values()))

@@ -1,0 +1,201 @@
+"""Kernel task fields and kernel memory reads (issue 14): `(task-field ppid)` and friends,
+`get-current-task`, `probe-read-kernel-u32/u64`; offsets from the kernel's BTF at load."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tatara_build.lower import dsl_tables as T
+from tatara_build.runtime import kbtf, objglobals
+from tests.conftest import build_cli, run_cli
+from tests.kernel_util import require_kernel
+from tests.test_bpf_fn import lower, lower_error
+
+FIXTURE = Path(__file__).parent / "fixtures" / "task_fields.tlisp"
+VMLINUX = Path("/sys/kernel/btf/vmlinux")
+
+
+def test_ppid_reads_real_parent_then_tgid_at_load_time_offsets(spec):
+    out = lower(spec, "(return (task-field ppid))", ":tracepoint")
+    assert "static TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT: u32 = 0xffffffff;" in out
+    assert "static TATARA_KOFF_P__TASK_STRUCT__TGID: u32 = 0xffffffff;" in out
+    assert out.count("#[unsafe(no_mangle)]") == 2
+    assert "bpf_get_current_task()" in out
+    assert "read_volatile(&TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT)" in out
+    assert "as *const u64) }.unwrap_or(0)" in out and "as *const u32) }.map_or(0, u64::from)" in out
+    assert "== 0xffffffff { 0 }" in out  # an unpatched offset reads 0, never a wrong field
+
+
+def test_fields_of_a_given_task_and_one_static_per_field(spec):
+    out = lower(spec, "(return (+ (task-field tgid (task-field real-parent)) (task-field tgid)))",
+                ":tracepoint")
+    assert out.count("static TATARA_KOFF_P__TASK_STRUCT__TGID") == 1
+    assert out.count("bpf_get_current_task()") == 2
+    out = lower(spec, "(return (call probe-read-kernel-u64 (+ (call get-current-task) 8)))",
+                ":tracepoint")
+    assert "bpf_probe_read_kernel(t2 as *const u64) }.unwrap_or(0)" in out
+
+
+@pytest.mark.parametrize("body, col, message", [
+    ("(return (task-field ppid))", 11, "`task-field` is not allowed in `:xdp` programs"),
+    ("(return (call get-current-task))", 17, "helper `get-current-task` is not allowed in `:xdp`"),
+    ("(return (call probe-read-kernel-u32 0))", 17,
+     "helper `probe-read-kernel-u32` is not allowed in `:xdp`"),
+])
+def test_packet_kinds_are_refused_at_the_form(spec, body, col, message):
+    d = lower_error(spec, body)
+    assert d.message.startswith(message) and (d.span.line, d.span.col) == (8, col)
+    if "task-field" in body:
+        assert d.help == "allowed in :kprobe, :tracepoint, :perf-event"
+
+
+@pytest.mark.parametrize("body, col, message, help_has", [
+    ("(return (task-field ppidd))", 23, "unknown task field `ppidd`", "did you mean `ppid`?"),
+    ("(return (task-field))", 11, "`(task-field NAME [task])` takes a field name", "(task-field ppid)"),
+    ("(return (task-field ppid 1 2))", 11, "`(task-field NAME [task])`", "real-parent"),
+    ('(return (task-field "ppid"))', 11, "`(task-field NAME [task])`", ""),
+    ("(return (call probe-read-kernel-u64))", 11,
+     "helper `probe-read-kernel-u64` takes 1 argument(s)", ""),
+    ("(return (task-field pid (call get-current-comm)))", 27, "this is a bytes:16", ""),
+])
+def test_wrong_arguments_are_located_errors(spec, body, col, message, help_has):
+    d = lower_error(spec, body, ":tracepoint")
+    assert message in d.message and (d.span.line, d.span.col) == (8, col), d
+    assert help_has in (d.help or "")
+
+
+def test_check_prints_file_line_col_and_exits_1(spec):
+    from tests.test_bpf_fn import ATTACH, HEAD
+
+    d = spec({"a.tlisp": HEAD.format(kind=":xdp", attach=ATTACH[":xdp"])
+              + "(bpf-fn f (ctx)\n  (return (task-field ppid)))\n"})
+    r = run_cli("check", str(d / "a.tlisp"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "a.tlisp:8:11" in r.stderr and "`task-field` is not allowed in `:xdp`" in r.stderr
+
+
+def test_offset_symbols_name_their_struct_and_field():
+    assert kbtf.symbol_field("TATARA_KOFF_ON_EXEC__TASK_STRUCT__REAL_PARENT") == (
+        "task_struct", "real_parent")
+    assert kbtf.symbol_field("TATARA_KOFF_A__B") is None
+    assert kbtf.symbol_field("target_port") is None
+
+
+def _bpftool_members(struct: str) -> dict[str, int]:
+    """Byte offsets of a struct's direct members as `bpftool btf dump … format raw` prints them."""
+    text = subprocess.run(["bpftool", "btf", "dump", "file", str(VMLINUX), "format", "raw"],
+                          capture_output=True, text=True, check=True).stdout
+    block = text.split(f"STRUCT '{struct}' size=", 1)[1].split("\n[", 1)[0]
+    return {m[0]: int(m[1]) // 8 for m in re.findall(r"'(\w+)' type_id=\d+ bits_offset=(\d+)", block)}
+
+
+def test_offsets_match_bpftool_for_every_task_field():
+    if not VMLINUX.exists() or not shutil.which("bpftool"):
+        pytest.skip("needs /sys/kernel/btf/vmlinux and bpftool")
+    theirs = _bpftool_members("task_struct")
+    ours = kbtf.field_offsets(set(T.KERNEL_FIELDS))
+    assert ours == {k: theirs[k[1]] for k in T.KERNEL_FIELDS}
+    assert len(set(ours.values())) == len(ours)  # six different fields, six offsets
+
+
+def test_a_field_of_another_size_or_missing_is_refused(monkeypatch):
+    if not VMLINUX.exists():
+        pytest.skip("needs /sys/kernel/btf/vmlinux")
+    from tatara_build.errors import RuntimeFailure
+
+    btf = kbtf.read_kernel_btf()
+    monkeypatch.setitem(kbtf.KERNEL_FIELDS, ("task_struct", "pid"), 8)
+    with pytest.raises(RuntimeFailure, match=r"`task_struct.pid` is 4 bytes; tatara-build reads it as 8"):
+        kbtf.field_offsets({("task_struct", "pid")}, btf)
+    with pytest.raises(RuntimeFailure, match="has no field `task_struct.nope`"):
+        kbtf.field_offsets({("task_struct", "nope")}, btf)
+
+
+def test_no_btf_is_exit_5_and_objects_without_task_fields_never_read_it(monkeypatch, tmp_path):
+    from tatara_build.errors import EnvironmentProblem
+
+    monkeypatch.setenv("TATARA_KERNEL_BTF", str(tmp_path / "none"))
+    with pytest.raises(EnvironmentProblem) as exc:
+        kbtf.read_kernel_btf()
+    assert exc.value.exit_code == 5 and "nothing was loaded" in str(exc.value)
+    (tmp_path / "bad").write_bytes(b"\0" * 64)
+    monkeypatch.setenv("TATARA_KERNEL_BTF", str(tmp_path / "bad"))
+    with pytest.raises(EnvironmentProblem, match="bad magic"):
+        kbtf.read_kernel_btf()
+    assert kbtf.offsets_for(b"not an ELF object") == {}  # no offset symbol: BTF never read
+
+
+def test_simulated_runtime_needs_no_kernel_btf(monkeypatch, tmp_path):
+    monkeypatch.setenv("TATARA_KERNEL_BTF", str(tmp_path / "none"))
+    for verb in ("plan", "apply"):
+        r = run_cli(verb, "task_fields", str(FIXTURE), "--runtime", "simulated",
+                    "--artifacts", str(tmp_path / "none"))
+        assert r.returncode == 0, r.stderr
+        assert "load  on_exec_task" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    require_kernel()
+    out = tmp_path_factory.mktemp("task") / "out"
+    r = build_cli([FIXTURE], out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out / "artifacts"
+
+
+def _common(built: Path, root: Path) -> list[str]:
+    return [str(FIXTURE), "--artifacts", str(built), "--pin-root", str(root)]
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_an_exec_records_its_parent_and_grandparent_pid(built):
+    """bootstrap.bpf.c's ppid: a child this process spawns has ppid == our pid."""
+    obj = built / "task_fields" / "task_fields.bpf.o"
+    before = obj.read_bytes()
+    assert set(objglobals.slots(before)) >= {
+        "TATARA_KOFF_ON_EXEC_TASK__TASK_STRUCT__REAL_PARENT",
+        "TATARA_KOFF_ON_EXEC_TASK__TASK_STRUCT__TGID"}
+    root = Path(f"/sys/fs/bpf/tt-task-{os.getpid()}")
+    common = _common(built, root)
+    try:
+        r = run_cli("apply", "task_fields", *common)
+        assert r.returncode == 0, r.stderr
+        child = subprocess.Popen(["/bin/true"])
+        child.wait()
+        r = run_cli("map", "get", "task_fields", "by_pid", str(FIXTURE), "--pin-root", str(root),
+                    "--key", str(child.pid), "--json")
+        assert r.returncode == 0, r.stderr
+        [entry] = json.loads(r.stdout)["entries"]
+        v = entry["value"]
+        assert (v["ppid"], v["gppid"]) == (os.getpid(), os.getppid())
+        assert (v["pid"], v["tgid"], v["same_pid"], v["same_tgid"]) == (child.pid, child.pid, 1, 1)
+        assert v["start_time"] > 0 and v["exit_code"] == 0 and v["null_read"] == 0
+    finally:
+        run_cli("detach", "task_fields", *common)
+        shutil.rmtree(root, ignore_errors=True)
+    assert obj.read_bytes() == before  # offsets went into the copy loaded, not the artifact
+    assert objglobals.read(before, "TATARA_KOFF_ON_EXEC_TASK__TASK_STRUCT__TGID") == T.KOFF_UNSET
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_apply_without_kernel_btf_exits_5_and_loads_nothing(built, tmp_path):
+    root = Path(f"/sys/fs/bpf/tt-task-nobtf-{os.getpid()}")
+    env = {**os.environ, "TATARA_KERNEL_BTF": str(tmp_path / "none")}
+    try:
+        r = subprocess.run([sys.executable, "-m", "tatara_build", "apply", "task_fields",
+                            *_common(built, root)], capture_output=True, text=True, env=env)
+        assert r.returncode == 5, r.stdout + r.stderr
+        assert "cannot read the kernel's BTF" in r.stderr and "Traceback" not in r.stderr
+        assert not (root / "task_fields").exists() or not any((root / "task_fields").rglob("*"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
