@@ -25,13 +25,12 @@ VMLINUX = Path("/sys/kernel/btf/vmlinux")
 
 def test_ppid_reads_real_parent_then_tgid_at_load_time_offsets(spec):
     out = lower(spec, "(return (task-field ppid))", ":tracepoint")
-    assert "static TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT: u32 = 0xffffffff;" in out
-    assert "static TATARA_KOFF_P__TASK_STRUCT__TGID: u32 = 0xffffffff;" in out
+    assert "static TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT: u32 = crate::rt::KOFF_UNSET;" in out
+    assert "static TATARA_KOFF_P__TASK_STRUCT__TGID: u32 = crate::rt::KOFF_UNSET;" in out
     assert out.count("#[unsafe(no_mangle)]") == 2
-    assert "bpf_get_current_task()" in out
-    assert "read_volatile(&TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT)" in out
-    assert "as *const u64) }.unwrap_or(0)" in out and "as *const u32) }.map_or(0, u64::from)" in out
-    assert "== 0xffffffff { 0 }" in out  # an unpatched offset reads 0, never a wrong field
+    assert "let t1 = unsafe { aya_ebpf::helpers::generated::bpf_get_current_task() };" in out
+    assert "let t2 = crate::rt::kfield_u64(t1, &TATARA_KOFF_P__TASK_STRUCT__REAL_PARENT);" in out
+    assert "let t3 = crate::rt::kfield_u32(t2, &TATARA_KOFF_P__TASK_STRUCT__TGID);" in out
 
 
 def test_fields_of_a_given_task_and_one_static_per_field(spec):
@@ -41,7 +40,12 @@ def test_fields_of_a_given_task_and_one_static_per_field(spec):
     assert out.count("bpf_get_current_task()") == 2
     out = lower(spec, "(return (call probe-read-kernel-u64 (+ (call get-current-task) 8)))",
                 ":tracepoint")
-    assert "bpf_probe_read_kernel(t2 as *const u64) }.unwrap_or(0)" in out
+    assert "crate::rt::kread_u64(t2)" in out
+
+
+def test_rt_unset_marker_is_the_one_the_lowering_and_tests_use():
+    rt = (Path(__file__).parents[1] / "templates/crate/rt.rs").read_text()
+    assert f"pub const KOFF_UNSET: u32 = {T.KOFF_UNSET:#_x};" in rt
 
 
 @pytest.mark.parametrize("body, col, message", [

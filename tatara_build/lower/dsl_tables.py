@@ -57,12 +57,10 @@ BPF_HELPERS: dict[str, Helper] = {
     # "current task" is whatever the packet interrupted, so the DSL keeps them to tracing.
     "get-current-task": Helper("unsafe { aya_ebpf::helpers::generated::bpf_get_current_task() }",
                                (), TRACING, "the current task_struct's address"),
-    "probe-read-kernel-u32": Helper("unsafe { aya_ebpf::helpers::bpf_probe_read_kernel({0} as *const u32) }"
-                                    ".map_or(0, u64::from)", ("u64",), TRACING,
+    "probe-read-kernel-u32": Helper("crate::rt::kread_u32({0})", ("u64",), TRACING,
                                     "(call probe-read-kernel-u32 addr): 4 bytes of kernel "
                                     "memory, 0 when the read faults"),
-    "probe-read-kernel-u64": Helper("unsafe { aya_ebpf::helpers::bpf_probe_read_kernel({0} as *const u64) }"
-                                    ".unwrap_or(0)", ("u64",), TRACING,
+    "probe-read-kernel-u64": Helper("crate::rt::kread_u64({0})", ("u64",), TRACING,
                                     "(call probe-read-kernel-u64 addr): 8 bytes of kernel "
                                     "memory, 0 when the read faults"),
 }
@@ -112,7 +110,7 @@ CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
 # each hop reads its offset from a `.rodata` symbol KOFF_PREFIX + PROGRAM__STRUCT__FIELD that
 # the runtime fills from the running kernel's BTF (runtime/kbtf.py), since aya has no CO-RE.
 KOFF_PREFIX = "TATARA_KOFF_"
-KOFF_UNSET = 0xFFFF_FFFF  # the build's value: the field reads 0 until the runtime patches it
+KOFF_UNSET = 0x7FFF_FFFF  # templates/crate/rt.rs KOFF_UNSET: the field reads 0 until patched
 TASK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "pid": (("task_struct", "pid"),),
     "tgid": (("task_struct", "tgid"),),

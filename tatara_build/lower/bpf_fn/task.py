@@ -21,8 +21,6 @@ from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.model.suggest import suggest
 from tatara_build.reader.lisp import Node
 
-_READ = "unsafe {{ aya_ebpf::helpers::bpf_probe_read_kernel({addr} as *const {ty}) }}"
-
 
 def koff_symbol(program: str, struct: str, field: str) -> str:
     """The `.rodata` symbol holding `struct.field`'s offset for `program` (unique per
@@ -30,22 +28,15 @@ def koff_symbol(program: str, struct: str, field: str) -> str:
     return f"{T.KOFF_PREFIX}{snake(program).upper()}__{struct.upper()}__{field.upper()}"
 
 
-def _offset(low: Lowering, struct: str, field: str) -> str:
-    """Declare the offset static once at the top of the body; a volatile read of it."""
-    sym = koff_symbol(low.program.name, struct, field)
-    decl = f"    static {sym}: u32 = {T.KOFF_UNSET:#x};"
-    if decl not in low.lines:
-        low.lines[0:0] = ["    #[unsafe(no_mangle)]", decl]
-    return low.temp(f"u64::from(unsafe {{ core::ptr::read_volatile(&{sym}) }})")
-
-
 def _hop(low: Lowering, task: str, struct: str, field: str) -> str:
-    """`task->field`: 0 when the task is null or the offset was never filled in."""
-    off = _offset(low, struct, field)
+    """`task->field` (templates/crate/rt.rs `kfield_*`): 0 when the offset was never
+    filled in or the read faults (a null task: reads below kernel space fault)."""
+    sym = koff_symbol(low.program.name, struct, field)
+    decl = f"    static {sym}: u32 = crate::rt::KOFF_UNSET;"
+    if decl not in low.lines:  # once per body, at its top: visible in every block
+        low.lines[0:0] = ["    #[unsafe(no_mangle)]", decl]
     size = T.KERNEL_FIELDS[(struct, field)]
-    read = _READ.format(addr=f"{task}.wrapping_add({off})", ty=f"u{size * 8}")
-    read += ".unwrap_or(0)" if size == 8 else ".map_or(0, u64::from)"
-    return low.temp(f"if {task} == 0 || {off} == {T.KOFF_UNSET:#x} {{ 0 }} else {{ {read} }}")
+    return low.temp(f"crate::rt::kfield_u{size * 8}({task}, &{sym})")
 
 
 @form("task-field")
