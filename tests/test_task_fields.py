@@ -15,6 +15,7 @@ import pytest
 
 from tatara_build.lower import dsl_tables as T
 from tatara_build.runtime import kbtf, objglobals
+from tests.bpfman_util import bpfman_env  # noqa: F401 (fixture)
 from tests.conftest import build_cli, run_cli
 from tests.kernel_util import require_kernel
 from tests.test_bpf_fn import lower, lower_error
@@ -202,4 +203,32 @@ def test_apply_without_kernel_btf_exits_5_and_loads_nothing(built, tmp_path):
         assert "cannot read the kernel's BTF" in r.stderr and "Traceback" not in r.stderr
         assert not (root / "task_fields").exists() or not any((root / "task_fields").rglob("*"))
     finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_bpfman_runtime_gets_the_offsets_as_globals(bpfman_env, built, tmp_path):  # noqa: F811
+    """Through bpfman the offsets go in as `--global NAME=HEX` (aya writes .rodata)."""
+    from tests.bpfman_util import unload_app
+
+    env = bpfman_env
+    root = Path(f"/sys/fs/bpf/tt-task-bpfman-{os.getpid()}")
+    args = ["task_fields", str(FIXTURE), "--artifacts", str(built), "--pin-root", str(root)]
+    try:
+        r = subprocess.run([sys.executable, "-m", "tatara_build", "apply", *args, "--runtime",
+                            "bpfman"], capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        child = subprocess.Popen(["/bin/true"])
+        child.wait()
+        r = subprocess.run([sys.executable, "-m", "tatara_build", "map", "get", "task_fields",
+                            "by_pid", *args[1:], "--key", str(child.pid), "--json"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        v = json.loads(r.stdout)["entries"][0]["value"]
+        assert (v["ppid"], v["gppid"], v["pid"]) == (os.getpid(), os.getppid(), child.pid)
+    finally:
+        subprocess.run([sys.executable, "-m", "tatara_build", "detach", *args],
+                       capture_output=True, env=env, cwd=tmp_path)
+        unload_app(env["TATARA_BPFMAN"], env, "tatara-task_fields")
         shutil.rmtree(root, ignore_errors=True)

@@ -158,3 +158,11 @@ def offsets_for(data: bytes) -> dict[str, tuple[int, int]]:
         return {}
     offsets = field_offsets(set(asked.values()))
     return {s: (offsets[f], 4) for s, f in asked.items()}
+
+
+def offsets_encoded(data: bytes) -> dict[str, bytes]:
+    """The same, each value as the object's bytes (bpfman's `--global NAME=HEX` form)."""
+    values = offsets_for(data)
+    where = objglobals.slots(data) if values else {}
+    return {s: v.to_bytes(size, "little" if where[s].little_endian else "big")
+            for s, (v, size) in values.items()}
