@@ -136,6 +136,7 @@ def test_no_btf_is_exit_5_and_objects_without_task_fields_never_read_it(monkeypa
     with pytest.raises(EnvironmentProblem, match="bad magic"):
         kbtf.read_kernel_btf()
     assert kbtf.offsets_for(b"not an ELF object") == {}  # no offset symbol: BTF never read
+    assert kbtf.offsets_for(b"TATARA_KOFF_ in a file that is not ELF") == {}
 
 
 def test_simulated_runtime_needs_no_kernel_btf(monkeypatch, tmp_path):

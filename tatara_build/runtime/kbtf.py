@@ -149,6 +149,8 @@ def symbol_field(symbol: str) -> tuple[str, str] | None:
 def offsets_for(data: bytes) -> dict[str, tuple[int, int]]:
     """The offset symbols of an object's bytes with this kernel's values, as
     objglobals.patch takes them (symbol -> (value, 4)); {} when it has none (no BTF read)."""
+    if KOFF_PREFIX.encode() not in data:  # the usual object: no ELF parse at all
+        return {}
     try:
         symbols = objglobals.slots(data)
     except Exception:  # noqa: BLE001 - not ELF: loading reports it with bpftool's words
