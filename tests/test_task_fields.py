@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -233,3 +234,44 @@ def test_bpfman_runtime_gets_the_offsets_as_globals(bpfman_env, built, tmp_path)
                        capture_output=True, env=env, cwd=tmp_path)
         unload_app(env["TATARA_BPFMAN"], env, "tatara-task_fields")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _blob(types: list[bytes], strings: bytes) -> bytes:
+    body = b"".join(types)
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(body), len(body), len(strings)) \
+        + body + strings
+
+
+def test_btf_parser_looks_through_anonymous_members_and_typedefs():
+    """A hand-made BTF blob: `struct outer { int a; struct { int pad; int b; }; pid_t c;
+    int *p; int arr[3]; }` plus a bitfield struct, the shapes vmlinux uses."""
+    strings = b"\0int\0outer\0a\0b\0pid_t\0c\0p\0arr\0bits\0f\0pad\0"
+    off = {n: strings.index(b"\0" + n.encode() + b"\0") + 1 for n in
+           ("int", "outer", "a", "b", "pid_t", "c", "p", "arr", "bits", "f", "pad")}
+
+    def rec(name, kind, vlen, ref, kflag=0):
+        return struct.pack("<III", off.get(name, 0), (kflag << 31) | (kind << 24) | vlen, ref)
+
+    def m(name, tid, bits):
+        return struct.pack("<III", off[name], tid, bits)
+
+    types = [
+        rec("int", 1, 0, 4) + struct.pack("<I", 32),  # [1] int
+        rec("", 4, 2, 8) + m("pad", 1, 0) + m("b", 1, 32),  # [2] anonymous struct
+        rec("pid_t", 8, 0, 1),  # [3] typedef int pid_t
+        rec("", 2, 0, 1),  # [4] int *
+        rec("", 3, 0, 0) + struct.pack("<III", 1, 1, 3),  # [5] int[3]
+        rec("outer", 4, 5, 40) + m("a", 1, 0) + struct.pack("<III", 0, 2, 32)
+        + m("c", 3, 96) + m("p", 4, 128) + m("arr", 5, 192),  # [6]
+        rec("bits", 4, 1, 4, kflag=1) + m("f", 1, (3 << 24) | 0),  # [7] int f:3
+    ]
+    btf = kbtf.Btf(_blob(types, strings))
+    outer = btf.find_struct("outer")
+    assert outer == 6 and btf.find_struct("nope") is None
+    assert btf.member(outer, "a") == (0, 4)
+    assert btf.member(outer, "b") == (8, 4)  # 4 (the anonymous struct) + 4 inside it
+    assert btf.member(outer, "c") == (12, 4)  # through the typedef
+    assert btf.member(outer, "p") == (16, 8) and btf.member(outer, "arr") == (24, 12)
+    assert btf.member(btf.find_struct("bits"), "f") is None  # a bitfield has no byte offset
+    with pytest.raises(ValueError, match="bad magic"):
+        kbtf.Btf(b"\0" * 32)
