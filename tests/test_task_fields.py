@@ -275,3 +275,51 @@ def test_btf_parser_looks_through_anonymous_members_and_typedefs():
     assert btf.member(btf.find_struct("bits"), "f") is None  # a bitfield has no byte offset
     with pytest.raises(ValueError, match="bad magic"):
         kbtf.Btf(b"\0" * 32)
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_bootstrap_port_reports_exec_and_exit_with_ppid_and_exit_code(tmp_path):
+    """tests/fixtures/bootstrap.tlisp (libbpf-bootstrap's bootstrap.bpf.c): a child that
+    runs `exit 3` gives an exec event and an exit event naming us as its parent."""
+    import queue
+    import threading
+    import time
+
+    require_kernel()
+    spec = Path(__file__).parent / "fixtures" / "bootstrap.tlisp"
+    r = build_cli([spec], tmp_path / "out")
+    assert r.returncode == 0, r.stderr[-3000:]
+    root = Path(f"/sys/fs/bpf/tt-task-boot-{os.getpid()}")
+    common = [str(spec), "--artifacts", str(tmp_path / "out/artifacts"), "--pin-root", str(root)]
+    reader = None
+    try:
+        r = run_cli("apply", "bootstrap", *common)
+        assert r.returncode == 0, r.stderr
+        reader = subprocess.Popen([sys.executable, "-m", "tatara_build", "events", "bootstrap",
+                                   "rb", str(spec), "--pin-root", str(root), "--json",
+                                   "--timeout", "30"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in reader.stdout], daemon=True).start()  # type: ignore[union-attr]
+        time.sleep(1.0)  # the reader is attached before the child runs
+        child = subprocess.Popen(["/bin/sh", "-c", "sleep 0.2; exit 3"])
+        child.wait()
+        mine, deadline = {}, time.monotonic() + 20
+        while len(mine) < 2 and time.monotonic() < deadline:
+            try:
+                rec = json.loads(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+            if rec["pid"] == child.pid:
+                mine[rec["exit_event"]] = rec
+        assert set(mine) == {0, 1}, mine
+        assert mine[0]["ppid"] == mine[1]["ppid"] == os.getpid()
+        assert mine[0]["comm"] == mine[1]["comm"] == "sh"
+        assert mine[1]["exit_code"] == 3 and mine[1]["duration_ns"] >= 150_000_000
+    finally:
+        if reader is not None:
+            reader.kill()
+            reader.wait()
+        run_cli("detach", "bootstrap", *common)
+        shutil.rmtree(root, ignore_errors=True)
