@@ -5,10 +5,11 @@ so a lowered `(task-field …)` (lower/bpf_fn/task.py) reads each offset from it
 `.rodata` symbol named `TATARA_KOFF_<PROGRAM>__<STRUCT>__<FIELD>`. Before the object is
 loaded, `offsets_for` finds those symbols (runtime/objglobals.py) and answers them from
 /sys/kernel/btf/vmlinux, parsed here from the raw BTF format (a header, then type
-records and a string table; runtime/objprep.py walks the same records in objects): ~35 ms for the 5.5 MB file,
-against ~230 ms for `bpftool btf dump … format raw` and ~580 ms for its JSON
-(bench/bench_kbtf.py). Each field's size must be the one lower/dsl_tables.py's KERNEL_FIELDS
-expects, so a kernel whose field changed type is refused instead of read wrongly.
+records and a string table; runtime/objprep.py walks the same records in objects):
+~35 ms for the 5.5 MB file, against ~230 ms for `bpftool btf dump … format raw` and
+~580 ms for its JSON (bench/bench_kbtf.py). Each field's size must be the one
+lower/dsl_tables.py's KERNEL_FIELDS expects, so a kernel whose field changed type is
+refused instead of read wrongly.
 """
 
 from __future__ import annotations
