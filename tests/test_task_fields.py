@@ -186,6 +186,8 @@ def test_an_exec_records_its_parent_and_grandparent_pid(built):
         assert (v["ppid"], v["gppid"]) == (os.getpid(), os.getppid())
         assert (v["pid"], v["tgid"], v["same_pid"], v["same_tgid"]) == (child.pid, child.pid, 1, 1)
         assert v["start_time"] > 0 and v["exit_code"] == 0 and v["null_read"] == 0
+        r = run_cli("status", "task_fields", *common)  # patched .rodata is not drift
+        assert r.returncode == 0 and "in sync" in r.stdout, r.stdout + r.stderr
     finally:
         run_cli("detach", "task_fields", *common)
         shutil.rmtree(root, ignore_errors=True)
