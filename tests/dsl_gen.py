@@ -342,6 +342,9 @@ FORMS: list[Form] = [
          leaf=True),
     Form("tp-field", "u64", lambda g, d: f"(tp-field ctx tpargs {g.rng.choice(['nr', 'a'])})",
          when=lambda g: g.kind == ":tracepoint", leaf=True),
+    Form("task-field", "u64", lambda g, d: f"(task-field {g.rng.choice(list(T.TASK_FIELDS))}"
+         + (" (task-field real-parent))" if g.rng.random() < 0.3 else ")"),
+         when=lambda g: "probe-read-kernel-u64" in g.helpers(), leaf=True),
     Form("helper-fn", "u64", lambda g, d: f"(g-add3 {g.u64(d)} {g.u64(d)} {g.u64(d)})"),
     Form("helper-fn-ctx", "u64", lambda g, d: f"(g-ctx ctx {g.u64(d)})"),
     Form("helper-fn-exit", "u64", lambda g, d: f"(g-exit {g.u64(d)})"),
