@@ -66,6 +66,20 @@ def test_lowering_shapes_the_verifier_needs(spec):
     assert 'bpf_printk!(c"hi",)' in out and "x = x;" not in out
 
 
+def test_an_if_value_declared_before_its_if_when_a_form_adds_lines_on_top(spec):
+    """task-field inserts its offset statics at the body's top while an `if` is being
+    lowered; the `if`'s `let tN: u64;` once landed inside the previous block (found by
+    the property test: `cannot find value t39 in this scope`)."""
+    from tests.test_bpf_fn import lower
+
+    out = lower(spec, "(let ((x 0)) (when (> x 1) (set x 2)) "
+                      "(return (if (= x 1) (task-field pid) 2)))", ":tracepoint").split("\n")
+    decl = next(i for i, ln in enumerate(out) if ln.strip().endswith(": u64;"))
+    var = out[decl].split()[1].rstrip(":")
+    assert out[decl].startswith("    let ") and out[decl + 1].startswith("    if ")
+    assert all(var + " = " not in ln for ln in out[:decl])
+
+
 BODIES = int(os.environ.get("TATARA_VERIFIER_BODIES", "600"))
 SEED = int(os.environ.get("TATARA_VERIFIER_SEED", "20261122"))
 
@@ -104,3 +118,78 @@ def test_random_well_typed_bodies_all_pass_the_verifier(tmp_path, capsys):
     shown = [f"{name} ({gen.programs[name]}), body f{name[1:]} in {src}:\n"
              + "\n".join(log.splitlines()[-4:]) for name, log in list(refused.items())[:5]]
     assert not refused, "\n\n".join(shown)
+
+
+REFUSED = """(defbpf-map :name "cnt" :kind :array :key-size 4 :value-size 8 :max-entries 4)
+(defbpf-program :name "fine" :kind :xdp :attach (:target "eth0") :source "v.tlisp:fine"
+  :uses-maps ("cnt"))
+(defbpf-program :name "bad" :kind :cgroup-skb :attach (:target "/sys/fs/cgroup/x"
+  :direction "egress") :source "v.tlisp:bad" :uses-maps ("cnt"))
+(defbpf-policy :name "refused" :description "d" :programs ("fine" "bad") :maps ("cnt"))
+(bpf-fn fine (ctx) (return :xdp-pass))
+(bpf-fn bad (ctx)
+  (map-incr cnt 1)
+  (return (map-get cnt 0)))
+"""
+
+
+def test_line_table_maps_generated_lines_to_spec_forms(spec):
+    """Each line of the generated bodies.rs -> the file:line:col of the form it came from."""
+    from tatara_build.cli.render import render_files
+    from tatara_build.lower.linetable import line_table
+
+    d = spec({"v.tlisp": REFUSED.replace("(return (map-get cnt 0))",
+                                         "(return (load-u8 ctx (map-get cnt 0)))")})
+    files, rplan, _ = render_files([d])
+    text = files["refused/src/bodies.rs"].decode()
+    [crate] = rplan.crates
+    table = line_table(crate, text)["bodies.rs"]
+    lines = text.split("\n")
+    at = {s: table[str(i + 1)] for i, s in enumerate(lines) if str(i + 1) in table
+          for s in (s.strip(),)}
+    load = next(v for k, v in at.items() if "load_u8" in k or "skb_load_u8" in k)
+    assert load[0].endswith("v.tlisp") and load[1:3] == [10, 11]  # (load-u8 ctx …)
+    lookup = next(v for k, v in at.items() if "get_ptr(0_u32)" in k or "get_ptr(t" in k)
+    assert lookup[1:3] == [10, 24]  # (map-get cnt 0) inside it
+    incr = next(v for k, v in at.items() if "get_ptr_mut" in k)
+    assert incr[1:3] == [9, 3]  # (map-incr cnt 1)
+    assert all(str(n) in table for n in range(lines.index(next(
+        ln for ln in lines if ln.startswith("pub fn bad("))) + 2, len(lines) - 1)
+        if lines[n - 1].startswith("    "))  # every code line of the body is covered
+
+
+def test_verifier_log_is_read_back_to_the_spec_form():
+    from tatara_build.runtime.verifylog import last_lines, locate
+
+    log = ("0: R1=ctx() R10=fp0\n;  @ bodies.rs:20\n1: (b7) r0 = 1\n; x @ bodies.rs:26\n"
+           "17: (79) r6 = *(u64 *)(r0 +0)\n;  @ main.rs:26\n19: (95) exit\n"
+           "At program exit the register R0 has unknown scalar value\n")
+    table = {"bodies.rs": {"20": ["a.tlisp", 3, 1, 1], "26": ["a.tlisp", 9, 11, 4]}}
+    where = locate(log, table)
+    assert str(where.span) == "a.tlisp:9:11" and where.generated == "bodies.rs:26"
+    assert locate(log, {}) is None and locate("no line info\n", table) is None
+    assert last_lines(log, 2) == "19: (95) exit\nAt program exit the register R0 has unknown " \
+        "scalar value"
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_a_refused_body_is_named_at_its_tlisp_form(spec, tmp_path):
+    """A body check cannot judge (a cgroup-skb verdict read from a map: the kernel wants
+    it proven in [0, 3]) is refused by the verifier; `build --verify` names the .tlisp
+    file:line:col of the form, shows its source line, and the verifier's last lines."""
+    from tests.conftest import build_cli
+    from tests.kernel_util import require_kernel
+
+    require_kernel()
+    d = spec({"v.tlisp": REFUSED})
+    r = build_cli([d], tmp_path / "out", "--verify")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "error: the kernel's verifier refused the code lowered from this form " \
+        "(program `bad`, bodies.rs:" in r.stderr
+    assert f"--> {d / 'v.tlisp'}:10:11" in r.stderr and "(return (map-get cnt 0)))" in r.stderr
+    assert f"(code of the form at {d / 'v.tlisp'}:10:11, bodies.rs:" in r.stderr
+    log = r.stderr.split("verifier log:\n", 1)[1]
+    assert "At program exit the register R0 has unknown scalar value" in log
+    assert log.startswith("… ") and len(log.strip().splitlines()) == 13  # its last 12 lines
+    assert "Traceback" not in r.stderr

@@ -22,6 +22,7 @@ from tatara_build.backends.toolchain import Toolchain, detect
 from tatara_build.errors import BuildError
 from tatara_build.lower.aya import CrateContext
 from tatara_build.lower.cargo_lock import aya_ebpf_version
+from tatara_build.lower.linetable import line_table
 from tatara_build.model.ir import Project
 from tatara_build.outlayout import OutLayout
 from tatara_build.render.writer import write_tree
@@ -77,6 +78,7 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
         if diags:
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
                              diags)
+        _add_line_table(crate, files, objects)
         manifest.write_manifest(scratch, crate.policy, crate.spec_hash, objects,
                                 toolchain_record(tc), manifest.policy_spec(project, crate.policy))
         (scratch / KEY_FILE).write_text(key)
@@ -87,6 +89,15 @@ def build_policy(project: Project, crate: CrateContext, out: OutLayout,
         if scratch.exists():
             shutil.rmtree(scratch)
     return PolicyResult(crate.policy, dest, True, objects)
+
+
+def _add_line_table(crate: CrateContext, files: dict[str, bytes], objects: list[dict]) -> None:
+    """The crate object's `line_table` (lower/linetable.py): verifier logs name spec forms."""
+    text = files.get(f"{crate.policy}/src/bodies.rs")
+    table = line_table(crate, text.decode()) if text else {}
+    for entry in objects:
+        if entry["origin"] == "crate" and table:
+            entry["line_table"] = table
 
 
 def _mk(p: Path) -> Path:

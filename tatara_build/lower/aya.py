@@ -112,6 +112,7 @@ class BodyEntry:
     context: str
     ret: str
     code: str
+    spans: tuple = ()  # per line of `code`: the Span of its spec form (lower/linetable.py)
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,9 @@ def _lower_program(project: Project, p: Located[ProgramSpec], maps: dict[str, Ma
     kind = PROGRAM_KINDS[p.spec.kind]
     ctx.bodies.append(BodyEntry(
         entry.ident, fn.name, p.spec.name, f"{Path(fn.span.file).name}:{fn.span.line}:{fn.span.col}",
-        "ctx" if body.uses_ctx else "_ctx", kind.context, kind.ret, "\n".join(body.lines)))
+        "ctx" if body.uses_ctx else "_ctx", kind.context, kind.ret, "\n".join(body.lines),
+        tuple(sp for ln, sp in zip(body.lines, body.spans, strict=True)
+              for _ in range(ln.count("\n") + 1))))
     return diags
 
 

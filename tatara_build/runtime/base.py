@@ -45,6 +45,7 @@ class VerifierRejected(RuntimeError_):
     def __init__(self, detail: str, program: str | None = None, log: str = ""):
         super().__init__(detail, program)
         self.log = log
+        self.where = None  # runtime/verifylog.py Where: the spec form of the refused code
 
 
 class AttachFailed(RuntimeError_):

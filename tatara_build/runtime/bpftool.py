@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tatara_build.backends.proc import Result
 from tatara_build.errors import EnvironmentProblem
+from tatara_build.runtime import verifylog
 from tatara_build.runtime.base import Io, MapError, VerifierRejected
 
 _LOG = re.compile(r"libbpf: prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
@@ -81,7 +82,11 @@ def load_failure(res: Result, obj: Path) -> Exception:
         prog = (m or failed).group(1)  # type: ignore[union-attr]
         why = failed.group(2) if failed else "rejected"
         log = m.group(2).strip() if m else ""
-        return VerifierRejected(f"program `{prog}` in {obj.name}: {why}", prog, log)
+        where = verifylog.locate(log, verifylog.line_table(obj))
+        at = f" (code of the form at {where.span}, {where.generated})" if where else ""
+        err = VerifierRejected(f"program `{prog}` in {obj.name}: {why}{at}", prog, log)
+        err.where = where
+        return err
     why = [ln.removeprefix("libbpf: ") for ln in res.stderr.splitlines()
            if ln.startswith("libbpf:") and "BTF is optional" not in ln][-5:]
     return Io(f"bpftool could not load {obj}: " + ("; ".join(why) or error_text(res)))

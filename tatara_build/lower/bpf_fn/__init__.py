@@ -43,6 +43,7 @@ class LoweredBody:
     uses_pkt: bool
     uses_ctx: bool
     structs: frozenset[str] = frozenset()  # records the crate must declare
+    spans: tuple = ()  # per line of `lines`: the Span of the spec form it was lowered from
 
 
 def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
@@ -65,7 +66,9 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
+    spans = list(low.line_spans)
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
+        spans.insert(0, fn.span)
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,
-                       frozenset(low.used_structs)), []
+                       frozenset(low.used_structs), tuple(spans)), []

@@ -46,16 +46,20 @@ def lower_if(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -
         raise LowerError("`(if cond then else)` requires exactly three sub-forms", node,
                          "use `(when cond body…)` for a one-armed if")
     cond = low.as_bool(args[0])
-    at = len(low.lines)
-    low.emit(f"if {cond} {{")
     out = f"t{low.temps + 1}" if want else None
+    hole = f"\x04{out}"  # where `let out: ty;` goes (a form may insert lines above meanwhile)
     if out:
         low.temps += 1
+        low.lines.append(hole)
+    low.emit(f"if {cond} {{")
     t = branch(low, [args[1]], out, want)
     low.emit("} else {")
     e = branch(low, [args[2]], out, want)
     low.emit("}")
     types = {t.type, e.type} - {Ty.NEVER}
+    at = low.lines.index(hole) if out else 0
+    if out:
+        del low.lines[at]
     if not types:
         return Val("", Ty.NEVER)
     if want and types & {Ty.REC, Ty.BYTES}:

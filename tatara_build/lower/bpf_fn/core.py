@@ -13,7 +13,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from tatara_build.diagnostics import error
+from tatara_build.diagnostics import Span, error
 from tatara_build.lower.bpf_fn.names import LocalNames
 from tatara_build.lower.bpf_fn.registry import FORMS
 from tatara_build.model.ir import BpfFnForm, MapSpec, ProgramSpec
@@ -96,6 +96,11 @@ class Lowering:
     uses_pkt: bool = False
     uses_ctx: bool = False
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
+    # The line table: each emitted line starts with a marker naming the form being lowered
+    # (`at`'s top, an index into `span_table`); body() strips the markers into line_spans.
+    at: list[Span] = field(default_factory=list)
+    span_table: list[Span] = field(default_factory=list)
+    line_spans: list[Span] = field(default_factory=list)
 
     @property
     def kind(self):
@@ -103,7 +108,12 @@ class Lowering:
 
     # --- output ----------------------------------------------------------------------
     def emit(self, line: str) -> None:
-        self.lines.append("    " * self.depth + line)
+        mark = ""
+        if self.at:
+            if not self.span_table or self.span_table[-1] is not self.at[-1]:
+                self.span_table.append(self.at[-1])
+            mark = f"{MARK}{len(self.span_table) - 1}{MARK_END}"
+        self.lines.append(mark + "    " * self.depth + line)
 
     def temp(self, code: str) -> str:
         self.temps += 1
@@ -123,12 +133,15 @@ class Lowering:
         last = Val("", Ty.UNIT)
         for i, form in enumerate(self.fn.body):
             last = self.expr(form, want=i == len(self.fn.body) - 1)
+        self.lines, self.line_spans = split_marks(self.lines, self.span_table, self.fn.span)
+        self.at = []  # the closing lines belong to the bpf-fn itself
         if last.type == Ty.U64:
             self.emit(f"Some({cast(last.code, 'u64', self.kind.ret)})")
         elif last.type != Ty.NEVER:
             self.emit(f"Some({self.action_code(self.kind.default_action, self.fn.body[-1])})")
         elif self.lines[-1].startswith("    return ") and self.lines[-1].endswith(";"):
             self.lines[-1] = "    " + self.lines[-1][len("    return "):-1]  # tail expression
+        self.line_spans += [self.fn.span] * (len(self.lines) - len(self.line_spans))
         return [self._resolve_mut(ln) for ln in self.lines]
 
     def _resolve_mut(self, line: str) -> str:
@@ -157,13 +170,17 @@ class Lowering:
             raise LowerError(UNKNOWN_FORM.format(node.text()[:40]), node)
         op = str(node.items[0].value)
         handler = FORMS.get(op)
-        if handler is None and op in self.helpers:
-            return self.inline(self.helpers[op], node, want)
-        if handler is None:
+        if handler is None and op not in self.helpers:
             hint = suggest(op, list(FORMS) + list(self.helpers))
             raise LowerError(UNKNOWN_FORM.format(f"({op} …)"), node.items[0],
                              f"did you mean `{hint}`?" if hint else None)
-        return handler(self, op, node, node.items[1:], want)
+        self.at.append(node.span)  # lines emitted from here on come from this form
+        try:
+            if handler is None:
+                return self.inline(self.helpers[op], node, want)
+            return handler(self, op, node, node.items[1:], want)
+        finally:
+            self.at.pop()
 
     def inline(self, helper: BpfFnForm, node: Node, want: bool) -> Val:
         """`(helper a b)`: the helper's body, inlined with its parameters bound to the
@@ -266,6 +283,22 @@ class Lowering:
                              "which drops the packet there)", node, f"use {uses}")
         raise LowerError(f"unknown return action `:{action}` for `{self.program.kind}` — "
                          f"allowed: {allowed}", node)
+
+
+MARK, MARK_END = "\x02", "\x03"  # around a span index at the start of an emitted line
+
+
+def split_marks(lines: list[str], table: list[Span], default: Span) -> tuple[list[str], list[Span]]:
+    """Lines without their span markers, and each line's span: a line emitted without
+    one (inserted later by a form) takes the span of the line before it."""
+    out, spans, last = [], [], default
+    for ln in lines:
+        if ln.startswith(MARK):
+            idx, ln = ln[1:].split(MARK_END, 1)
+            last = table[int(idx)]
+        out.append(ln)
+        spans.append(last)
+    return out, spans
 
 
 def cast(code: str, src: str, dst: str) -> str:
