@@ -139,8 +139,11 @@ def policy_spec(project: Project, policy: str) -> dict:
     return {**project.policy_closure(policy), "tests": tests}
 
 
-def add_spec(path: Path, spec: dict) -> None:
-    """Add the spec to a manifest written elsewhere (the Nix route's `package` verb)."""
+def add_spec(path: Path, spec: dict, objects: list[dict] | None = None) -> None:
+    """Add the spec to a manifest written elsewhere (the Nix route's `package` verb), and
+    the objects' entries when they gained fields here (the crate's `line_table`)."""
     data = json.loads(path.read_text())
     data[SPEC_KEY] = spec
+    if objects is not None:
+        data["objects"] = objects
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -133,7 +133,7 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
     target_dir = target_dir.resolve() if target_dir else None
     write_tree(out.crates, files)
     if backend == "nix":
-        return _nix_all(project, crates, out, on_policy, echo, nixpkgs)
+        return _nix_all(project, crates, out, on_policy, echo, nixpkgs, files)
     tc = tc or detect()
     results = []
     for crate in crates:
@@ -144,7 +144,7 @@ def build_all(project: Project, crates: list[CrateContext], files: dict[str, byt
 
 
 def _nix_all(project: Project, crates: list[CrateContext], out: OutLayout, on_policy,
-             echo: bool, nixpkgs: str | None) -> list[PolicyResult]:
+             echo: bool, nixpkgs: str | None, files: dict[str, bytes]) -> list[PolicyResult]:
     """`nix build` every policy at once, then check each Nix-built object against its spec."""
     from tatara_build.backends import nix_backend
 
@@ -164,6 +164,8 @@ def _nix_all(project: Project, crates: list[CrateContext], out: OutLayout, on_po
         if diags:
             raise BuildError(f"policy `{crate.policy}`: the built object does not match its spec",
                              diags)
-        manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy))
+        _add_line_table(crate, files, objects)
+        manifest.add_spec(dest / manifest.MANIFEST, manifest.policy_spec(project, crate.policy),
+                          objects)
         results.append(PolicyResult(crate.policy, dest, True, objects))
     return results

@@ -15,13 +15,23 @@ VAR_OFF_MAX = 0xFFFF - 8  # templates/crate/rt.rs: the verifier's packet offset 
 
 # How a body builds its `Pkt`, by aya context type (model/kinds.py's `context` column);
 # `SkBuffContext` kinds without a packet_base (socket filters) read through the skb.
+# data/data_end are read by rt.rs's `ctx_field!` (one load giving 64 bits): from aya's
+# `ctx.data()`, LLVM sometimes zero-extended the u32 load with `<<= 32; >>= 32`, pointer
+# arithmetic the verifier refuses on a packet pointer.
+_DATA = "crate::rt::ctx_field!({0}, aya_ebpf::bindings::{1}, {2}) as usize"
 PKT_INIT = {
-    "XdpContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
-    "TcContext": "crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true)",
+    "XdpContext": ("crate::rt::Pkt::new(\n"
+                   f"        {_DATA.format('ctx.ctx', 'xdp_md', 'data')},\n"
+                   f"        {_DATA.format('ctx.ctx', 'xdp_md', 'data_end')},\n"
+                   "        true,\n    )"),
+    "TcContext": ("crate::rt::Pkt::new(\n"
+                  f"        {_DATA.format('ctx.skb.skb', '__sk_buff', 'data')},\n"
+                  f"        {_DATA.format('ctx.skb.skb', '__sk_buff', 'data_end')},\n"
+                  "        true,\n    )"),
     "SkBuffContext": ("crate::rt::Pkt::new(\n"
-                    "        unsafe { (*ctx.skb.skb).data as usize },\n"
-                    "        unsafe { (*ctx.skb.skb).data_end as usize },\n"
-                    "        false,\n    )"),
+                      f"        {_DATA.format('ctx.skb.skb', '__sk_buff', 'data')},\n"
+                      f"        {_DATA.format('ctx.skb.skb', '__sk_buff', 'data_end')},\n"
+                      "        false,\n    )"),
 }
 
 

@@ -10,7 +10,11 @@
 /// `(bpf-fn drop-syn …)` at edge-protection.tlisp:36:9, the body of `drop_syn_flood`.
 #[inline(always)]
 pub fn drop_syn_flood(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
-    let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
+    let pkt = crate::rt::Pkt::new(
+        crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data) as usize,
+        crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data_end) as usize,
+        true,
+    );
     let t1 = pkt.ip_proto()?;
     let t2 = t1 == 6_u64;
     if t2 {
@@ -38,7 +42,11 @@ pub fn drop_syn_flood(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
 /// `(bpf-fn rate-limit …)` at edge-protection.tlisp:45:9, the body of `rate_limit_tcp`.
 #[inline(always)]
 pub fn rate_limit_tcp(ctx: &aya_ebpf::programs::TcContext) -> Option<i32> {
-    let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
+    let pkt = crate::rt::Pkt::new(
+        crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data) as usize,
+        crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data_end) as usize,
+        true,
+    );
     let t1 = pkt.ip_proto()?;
     let t2 = t1 == 6_u64;
     if t2 {

@@ -51,8 +51,8 @@ pub fn sample_cpu(_ctx: &aya_ebpf::programs::PerfEventContext) -> Option<u32> {
 #[inline(always)]
 pub fn count_ingress(ctx: &aya_ebpf::programs::SkBuffContext) -> Option<i32> {
     let pkt = crate::rt::Pkt::new(
-        unsafe { (*ctx.skb.skb).data as usize },
-        unsafe { (*ctx.skb.skb).data_end as usize },
+        crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data) as usize,
+        crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data_end) as usize,
         false,
     );
     let t1 = pkt.ip_version()?;

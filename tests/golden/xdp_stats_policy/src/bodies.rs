@@ -10,7 +10,11 @@
 /// `(bpf-fn xdp-stats …)` at xdp-stats.tlisp:27:9, the body of `xdp_stats`.
 #[inline(always)]
 pub fn xdp_stats(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
-    let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
+    let pkt = crate::rt::Pkt::new(
+        crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data) as usize,
+        crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data_end) as usize,
+        true,
+    );
     let t1 = pkt.ip_proto()?;
     let t2 = t1 == 1_u64;
     let t3: u64;
