@@ -130,6 +130,7 @@ REFUSED = """(defbpf-map :name "cnt" :kind :array :key-size 4 :value-size 8 :max
 (bpf-fn bad (ctx)
   (map-incr cnt 1)
   (return (map-get cnt 0)))
+(defbpf-test :name "refused" :program "bad" :packet (:ipv4 () :udp ()) :expect :allow)
 """
 
 
@@ -193,3 +194,7 @@ def test_a_refused_body_is_named_at_its_tlisp_form(spec, tmp_path):
     assert "At program exit the register R0 has unknown scalar value" in log
     assert log.startswith("… ") and len(log.strip().splitlines()) == 13  # its last 12 lines
     assert "Traceback" not in r.stderr
+    r = run_cli("test", str(d), "-o", str(tmp_path / "out"), "--target-dir", str(BUILD_TARGET))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"FAILED refused: kernel rejected program at load: program `bad` in refused.bpf.o: " \
+        f"Invalid argument (code of the form at {d / 'v.tlisp'}:10:11, bodies.rs:" in r.stdout
