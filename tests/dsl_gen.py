@@ -422,6 +422,7 @@ class Generated:
     programs: dict[str, str]  # program name -> kind
     policies: dict[str, list[str]]  # policy -> its programs
     used: dict[str, int]
+    bodies: dict[str, str] = field(default_factory=dict)  # program name -> its bpf-fn text
 
 
 def project_files(seed: int, count: int, per_policy: int = 150, kinds: list[str] | None = None,
@@ -432,6 +433,7 @@ def project_files(seed: int, count: int, per_policy: int = 150, kinds: list[str]
     used: dict[str, int] = {}
     per_kind: dict[str, list[str]] = {k: [] for k in kinds}
     programs: dict[str, str] = {}
+    bodies: dict[str, str] = {}
     maps = " ".join(f'"{m}"' for m in _all_maps())
     for i in range(count):
         kind = kinds[i % len(kinds)]
@@ -439,10 +441,10 @@ def project_files(seed: int, count: int, per_policy: int = 150, kinds: list[str]
         name = f"p{i}"
         programs[name] = kind
         file = f"k_{kind[1:].replace('-', '_')}.tlisp"
+        bodies[name] = f"(bpf-fn f{i} (ctx)\n  {g.body(depth)})\n"
         per_kind[kind].append(
             f'(defbpf-program :name "{name}" :kind {kind} :attach {ATTACH[kind]} '
-            f':source "{file}:f{i}" :uses-maps ({maps}))\n'
-            f"(bpf-fn f{i} (ctx)\n  {g.body(depth)})\n")
+            f':source "{file}:f{i}" :uses-maps ({maps}))\n' + bodies[name])
     files = {f"k_{k[1:].replace('-', '_')}.tlisp": helper_fns(k) + "".join(v)
              for k, v in per_kind.items() if v}
     names = list(programs)
@@ -452,4 +454,4 @@ def project_files(seed: int, count: int, per_policy: int = 150, kinds: list[str]
         f'(defbpf-policy :name "{pol}" :description "generated bodies" :programs ('
         + " ".join(f'"{p}"' for p in progs) + f") :maps ({maps}))\n"
         for pol, progs in policies.items())
-    return Generated(files, programs, policies, used)
+    return Generated(files, programs, policies, used, bodies)

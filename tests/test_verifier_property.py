@@ -25,7 +25,7 @@ def test_guard_and_computed_offset_shapes_load_and_read_right():
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (12, 0)
+    assert (data["passed"], data["failed"]) == (13, 0)
 
 
 def _write(tmp_path, gen) -> None:
@@ -115,7 +115,7 @@ def test_random_well_typed_bodies_all_pass_the_verifier(tmp_path, capsys):
               f"{accepted / len(gen.programs):.2%} (seed {SEED}, {len(gen.policies)} crates, "
               f"build {t1 - t0:.1f}s, load {t2 - t1:.1f}s)")
     assert accepted + len(refused) == len(gen.programs)
-    shown = [f"{name} ({gen.programs[name]}), body f{name[1:]} in {src}:\n"
+    shown = [f"{name} ({gen.programs[name]}):\n{gen.bodies[name]}"
              + "\n".join(log.splitlines()[-4:]) for name, log in list(refused.items())[:5]]
     assert not refused, "\n\n".join(shown)
 

@@ -210,11 +210,13 @@ impl Pkt {
         } else {
             self.start
         };
-        if l3 + 20 > self.end {
-            return if self.eth { None } else { Some(None) };
-        }
-        // SAFETY: the 20-byte header was bounds-checked above.
-        let vihl = unsafe { *(l3 as *const u8) };
+        // The 20-byte check and the version read in one asm block (`checked_load!`):
+        // LLVM once left this read on a path it knew was dead, after the check had failed
+        // there, and the verifier, which cannot tell that path is dead, refused it.
+        let vihl = match checked_load!(l3, self.end, "u8", 20, 0) {
+            Some(v) => v as u8,
+            None => return if self.eth { None } else { Some(None) },
+        };
         Some(if vihl >> 4 == 4 { Some(l3) } else { None })
     }
 
