@@ -63,6 +63,9 @@ LITERALS = "`(for (i N) body…)` or `(for (i FROM TO) body…)`, with N, FROM, 
     ("(for (i 4))", LITERALS + " and a body", "(for"),
     ("(for (4 i) (map-incr cnt 0))", "the loop variable must be a name", "4 i"),
     ("(for (i 4) (break 1))", "`(break)` takes no arguments", "(break"),
+    ("(for (i 4) (map-incr cnt i) (break) (map-incr cnt 0))",
+     "this form never runs: the form before it always leaves (return, break or continue)",
+     "(map-incr cnt 0"),
 ])
 def test_loop_rules_are_located_errors(spec, body, message, at):
     d = lower_error(spec, body)

@@ -10,7 +10,10 @@ of a loop LLVM kept (and each copy of one it unrolled), and gives up after one
 million processed instructions (BPF_COMPLEXITY_LIMIT_INSNS). A trip count of at most
 256, and at most 1,024 for the product of nested loops, leaves a body of several
 hundred instructions per iteration room under that limit; tests/test_loops.py loads
-programs at those limits through the real verifier.
+programs at those limits through the real verifier. The limits bound trips, not every
+body: a loop-carried packet offset advanced by a constant on only some trips gives the
+verifier one state per combination of exact offsets and is refused as too large (see
+the README's "Loops"); a data-dependent advance, or `break` on the other branch, is not.
 
 The loop lowers to Rust's `for i in a..b`: the counter is a `u64` the body reads
 but cannot `set` (a loop whose counter moves only forward is one LLVM and the verifier
