@@ -96,7 +96,7 @@ class Lowering:
     uses_pkt: bool = False
     uses_ctx: bool = False
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
-    loop_trips: list[int] = field(default_factory=list)  # enclosing loops' trip counts (loops.py)
+    loops: list = field(default_factory=list)  # enclosing loops, innermost last (loops.Frame)
     loop_vars: set[str] = field(default_factory=set)  # loop counters' Rust names (not `set`)
     loop_floor: int = 0  # loops of the caller, while inlining: `break` cannot reach them
 
@@ -185,7 +185,7 @@ class Lowering:
                 raise LowerError("an argument needs a value", a)
         saved, self.scopes = self.scopes, [{}]  # the helper sees its parameters only
         saved_ctx, saved_floor = self.ctx_names, self.loop_floor
-        self.loop_floor = len(self.loop_trips)  # `break` stays inside the helper
+        self.loop_floor = len(self.loops)  # `break` stays inside the helper
         self.ctx_names = [p for p, v in zip(helper.params, values, strict=True) if v is None]
         self.inlining.append(helper.name)
         try:

@@ -23,8 +23,11 @@ helper's body, inlined inside a caller's loop, cannot break out of the caller's.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
+from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.bpf_fn.control import sequence
 from tatara_build.lower.bpf_fn.core import Binding, LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.registry import form
@@ -32,8 +35,22 @@ from tatara_build.reader.lisp import Node
 
 MAX_TRIPS = 256  # iterations of one loop
 MAX_NESTED_TRIPS = 1024  # iterations of the innermost body, summed over all enclosing loops
+UNROLL_TRIPS = 64  # a loop of at most this many trips is unrolled…
+UNROLL_COPIES = 256  # …while the copies of a body, over nested unrolled loops, stay under this
+UNROLL_MAP_KEYS = 128  # …and their map keys fit the stack (see `_unroll`)
 
 FOR_SHAPE = "`(for (i N) body…)` or `(for (i FROM TO) body…)`, with N, FROM, TO integer literals"
+
+
+@dataclass
+class Frame:
+    """One loop being lowered: its trip count and how `break`/`continue` leave it."""
+
+    trips: int
+    label: str  # unrolled: the block `break` leaves ('l<N>), each copy's is 'c<N>
+    unrolled: bool
+    broke: bool = False  # a `break` used the label (else it is left out: unused_labels)
+    continued: bool = False  # a `continue` in the current copy
 
 
 @form("for")
@@ -53,37 +70,113 @@ def lower_for(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
         raise LowerError(f"this loop runs {trips} times; a loop may run at most {MAX_TRIPS} "
                          "(the verifier walks every iteration, up to 1M instructions in all)",
                          args[0], "split the work, or walk fewer slots")
-    total = trips
-    for outer in low.loop_trips:
-        total *= outer
-    if total > MAX_NESTED_TRIPS:
-        raise LowerError(f"nested loops run this body {total} times ("
-                         + " x ".join(map(str, [*low.loop_trips, trips]))
+    outer = [f.trips for f in low.loops]
+    if math.prod(outer) * trips > MAX_NESTED_TRIPS:
+        raise LowerError(f"nested loops run this body {math.prod(outer) * trips} times ("
+                         + " x ".join(map(str, [*outer, trips]))
                          + f"); nested loops may run their innermost body at most "
                            f"{MAX_NESTED_TRIPS} times", args[0],
                          "the verifier walks every iteration, up to 1M instructions in all")
-    return _emit_loop(low, str(head[0].value), start, stop, args[1:])
+    low.temps += 1
+    frame = Frame(trips, f"{low.temps}", _unroll(low, trips, args[1:]))
+    low.loops.append(frame)
+    try:
+        if frame.unrolled:
+            return Val("", _unrolled(low, frame, str(head[0].value), start, stop, args[1:]))
+        _rolled(low, str(head[0].value), start, stop, args[1:])
+    finally:
+        low.loops.pop()
+    return Val("", Ty.UNIT)
 
 
-def _emit_loop(low: Lowering, name: str, start: int, stop: int, body: list[Node]) -> Val:
+def _unroll(low: Lowering, trips: int, body: list[Node]) -> bool:
+    """Unroll a loop that reads the packet at a computed offset (the shape the verifier
+    walks badly as a loop, see `_unrolled`) while the copies stay few: at most
+    UNROLL_COPIES bodies over nested unrolled loops, and at most UNROLL_MAP_KEYS map
+    operations in all, since each copy's map key takes its own slot of the 512-byte
+    BPF stack."""
+    inner, var_reads, map_ops = _shape(body)
+    copies = math.prod(f.trips for f in low.loops if f.unrolled) * trips * inner
+    return (var_reads and trips <= UNROLL_TRIPS and copies <= UNROLL_COPIES
+            and copies * map_ops <= UNROLL_MAP_KEYS)
+
+
+def _shape(forms: list[Node]) -> tuple[int, bool, int]:
+    """As written in `forms`: the most trips of nested loops, whether the packet is read
+    at a non-literal offset, and how many map operations there are per run."""
+    inner, var_reads, map_ops = 1, False, 0
+    for node in forms:
+        if node.kind != "list" or not node.items:
+            continue
+        head = str(node.items[0].value) if node.items[0].kind == "sym" else ""
+        sub = node.items[2:] if head == "for" else node.items
+        n, v, m = _shape(sub)
+        if head == "for" and len(node.items) > 2 and node.items[1].kind == "list":
+            ints = [int(b.value) for b in node.items[1].items[1:] if b.kind == "int"]
+            trips = (ints[0] if len(ints) == 1 else ints[1] - ints[0]) if ints else 1
+            n, m = max(trips, 1) * n, max(trips, 1) * m
+        inner, var_reads = max(inner, n), var_reads or v
+        map_ops += m + (head.startswith("map-") or head == "emit")
+        if head in T.LOADS and len(node.items) == 3 and node.items[2].kind != "int":
+            var_reads = True
+    return inner, var_reads, map_ops
+
+
+def _unrolled(low: Lowering, frame: Frame, name: str, start: int, stop: int,
+              body: list[Node]) -> Ty:
+    """One copy of the body per trip, the counter a literal in each (C's `#pragma
+    unroll`): the verifier sees constants and gives every copy its own states. A loop
+    it walks as a loop keeps one list of states at the loop head, evicts the ones that
+    keep missing, and re-walks them: a counter-dependent offset then costs it
+    exponential work where the copies cost quadratic."""
+    at = len(low.lines)
+    low.emit("{")
+    low.depth += 1
+    for i in range(start, stop):
+        opened = len(low.lines)
+        low.emit("{")
+        low.depth += 1
+        low.scopes.append({name: Binding(f"{i}_u64", Ty.U64)})
+        low.loop_vars.add(f"{i}_u64")
+        frame.continued = False
+        try:
+            last = sequence(low, body, False)
+        finally:
+            low.scopes.pop()
+            low.depth -= 1
+        low.emit("}")
+        if frame.continued:
+            low.lines[opened] = low.lines[opened].replace("{", f"'c{frame.label}: {{", 1)
+        elif last.type == Ty.NEVER:  # every path breaks or returns: no later copy runs
+            break
+    low.depth -= 1
+    low.emit("}")
+    if frame.broke:
+        low.lines[at] = low.lines[at].replace("{", f"'l{frame.label}: {{", 1)
+    else:  # no `break`: the copies need no enclosing block
+        low.lines[at:] = [line[4:] for line in low.lines[at + 1:-1]]
+    return Ty.NEVER if last.type == Ty.NEVER and not (frame.broke or frame.continued) \
+        else Ty.UNIT
+
+
+def _rolled(low: Lowering, name: str, start: int, stop: int, body: list[Node]) -> None:
+    """Rust's `for i in a..b` (loops over UNROLL_TRIPS): LLVM keeps the loop, the
+    verifier walks it trip by trip."""
     rust = low.names.fresh(name)
     at = len(low.lines)
     low.emit(f"for {rust} in {start}_u64..{stop}_u64 {{")
     low.depth += 1
     low.scopes.append({name: Binding(rust, Ty.U64)})
     low.loop_vars.add(rust)
-    low.loop_trips.append(stop - start)
     try:
         sequence(low, body, False)
     finally:
-        low.loop_trips.pop()
         low.scopes.pop()
         low.depth -= 1
     low.emit("}")
     used = re.compile(rf"\b{re.escape(rust)}\b")
     if not any(used.search(line) for line in low.lines[at + 1:]):
         low.lines[at] = low.lines[at].replace(f"for {rust} in", "for _ in", 1)
-    return Val("", Ty.UNIT)
 
 
 def _bound(low: Lowering, node: Node) -> int:
@@ -103,13 +196,21 @@ def _bound(low: Lowering, node: Node) -> int:
 @form("break", "continue")
 def lower_break(low: Lowering, op: str, node: Node, args: list[Node], want: bool) -> Val:
     low.arity(node, args, 0, f"`({op})` takes no arguments")
-    if len(low.loop_trips) <= low.loop_floor:
+    if len(low.loops) <= low.loop_floor:
         where = " of this bpf-fn" if low.loop_floor else ""
         raise LowerError(f"`({op})` outside a loop{where}", node,
                          f"`({op})` acts on the innermost `(for …)` around it"
                          + (" in the same bpf-fn (a helper cannot leave its caller's loop)"
                             if low.loop_floor else ""))
-    low.emit(f"{op};")
+    frame = low.loops[-1]
+    if not frame.unrolled:
+        low.emit(f"{op};")
+    elif op == "break":
+        frame.broke = True
+        low.emit(f"break 'l{frame.label};")
+    else:
+        frame.continued = True
+        low.emit(f"break 'c{frame.label};")
     return Val("", Ty.NEVER)
 
 
