@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from tatara_build.lower.bpf_fn.loops import MAX_NESTED_TRIPS, MAX_TRIPS
+from tatara_build.lower.bpf_fn.loops import MAX_NESTED_TRIPS, MAX_TRIPS, UNROLL_TRIPS
 
 PAYLOAD = "".join("abcAB"[(i * 7) % 5] for i in range(200))  # 'A' = 65, 'B' = 66
 
@@ -48,6 +48,19 @@ def stride_reads(rng, pkt):
     return body, acc, "xdp-pass"
 
 
+def cond_stride(rng, pkt):
+    """A walk whose advance depends on what it read (unrolled: UNROLL_TRIPS)."""
+    n = rng.choice([UNROLL_TRIPS, rng.randint(1, UNROLL_TRIPS)])
+    body = (f"(let ((acc 0) (off 12)) (for (i {n}) (set acc (+ acc (load-u16 ctx off)))"
+            " (when (= (& acc 3) 1) (set off (+ off 1)))) (map-set lout IDX acc)"
+            " (return :xdp-pass))")
+    acc, off = 0, 12
+    for _ in range(n):
+        acc += int.from_bytes(pkt[off:off + 2], "big")
+        off += acc & 3 == 1
+    return body, acc, "xdp-pass"
+
+
 def nested_xor(rng, pkt):
     a = rng.randint(1, 64)
     b = rng.randint(1, MAX_NESTED_TRIPS // a)
@@ -70,7 +83,8 @@ def map_scan(rng, pkt):
     return body, max(range(16, 16 + n)), "xdp-pass"  # slots 16.. hold their own index
 
 
-SHAPES = [sum_break, count_bytes, stride_reads, nested_xor, return_inside, map_scan]
+SHAPES = [sum_break, count_bytes, stride_reads, cond_stride, nested_xor, return_inside,
+          map_scan]
 
 
 def generate(seed: int, count: int, pkt: bytes) -> tuple[str, list[tuple[str, int, str]]]:
