@@ -53,6 +53,13 @@ def test_an_unrolled_trip_that_always_leaves_is_the_last_copy(spec):
     assert d.message.startswith("this form never runs")
 
 
+def test_a_long_walk_moving_its_offset_every_trip_is_not_refused(spec):
+    out = lower(spec, "(let ((off 0)) (for (i 100) (let ((o 0)) (when (= i 3) (set o 1))"
+                      " (set off (+ off (load-u8 ctx off)))))"
+                      " (return off))")
+    assert "for i in 0_u64..100_u64 {" in out
+
+
 def test_big_or_map_heavy_walks_stay_rolled(spec):
     out = lower(spec, "(let ((off 0)) (for (i 65) (set off (+ off (load-u8 ctx off)))) (return off))")
     assert "for _ in 0_u64..65_u64 {" in out
@@ -94,6 +101,10 @@ LITERALS = "`(for (i N) body…)` or `(for (i FROM TO) body…)`, with N, FROM, 
     ("(for (i 4))", LITERALS + " and a body", "(for"),
     ("(for (4 i) (map-incr cnt 0))", "the loop variable must be a name", "4 i"),
     ("(for (i 4) (break 1))", "`(break)` takes no arguments", "(break"),
+    ("(let ((off 0)) (for (i 100) (when (= (load-u8 ctx off) 1) (set off (+ off 1)))))",
+     "this loop moves the packet offset `off` on only some trips and is too long to unroll "
+     "(over 64 trips, 256 copies or 128 map operations); the verifier cannot bound its work",
+     "(i 100"),
     ("(for (i 4) (map-incr cnt i) (break) (map-incr cnt 0))",
      "this form never runs: the form before it always leaves (return, break or continue)",
      "(map-incr cnt 0"),
