@@ -143,6 +143,26 @@ def test_check_reports_a_loop_error_at_its_location(tmp_path):
     assert "a loop may run at most 256" in r.stdout + r.stderr
 
 
+def test_unrolled_and_rolled_loops_are_rustfmt_clean(tmp_path):
+    import shutil
+    import subprocess
+
+    from tatara_build.cli.render import render_files
+    from tests.conftest import ROOT
+
+    rustfmt = shutil.which("rustfmt")
+    if rustfmt is None:
+        pytest.skip("rustfmt not installed")
+    (tmp_path / "loops.tlisp").write_text((ROOT / "tests/fixtures/loops.tlisp").read_text())
+    files, _, _ = render_files([tmp_path])
+    (tmp_path / "bodies.rs").write_bytes(files["loops/src/bodies.rs"])
+    text = files["loops/src/bodies.rs"].decode()
+    assert "for i in 0_u64..256_u64 {" in text and "break 'l" in text  # both shapes present
+    r = subprocess.run([rustfmt, "--edition", "2024", "--check", str(tmp_path / "bodies.rs")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.kernel
 @pytest.mark.compile
 def test_loops_in_the_kernel():

@@ -6,19 +6,23 @@ can always see it end. A `defbpf-global` is not a bound: its value is written at
 (`--set`), after the check that would have to prove it small.
 
 Why the limits (`MAX_TRIPS`, `MAX_NESTED_TRIPS`): the verifier walks each iteration
-of a loop LLVM kept (and each copy of one it unrolled), and gives up after one
-million processed instructions (BPF_COMPLEXITY_LIMIT_INSNS). A trip count of at most
-256, and at most 1,024 for the product of nested loops, leaves a body of several
-hundred instructions per iteration room under that limit; tests/test_loops.py loads
-programs at those limits through the real verifier. The limits bound trips, not every
-body: a loop-carried packet offset advanced by a constant on only some trips gives the
-verifier one state per combination of exact offsets and is refused as too large (see
-the README's "Loops"); a data-dependent advance, or `break` on the other branch, is not.
+of a loop (and each copy of an unrolled one) and gives up after one million processed
+instructions (BPF_COMPLEXITY_LIMIT_INSNS). A trip count of at most 256, and at most
+1,024 for the product of nested loops, leaves a body of several hundred instructions
+per iteration room under that limit; tests/test_loops.py loads programs at those
+limits through the real verifier.
 
-The loop lowers to Rust's `for i in a..b`: the counter is a `u64` the body reads
-but cannot `set` (a loop whose counter moves only forward is one LLVM and the verifier
-both bound). `break`/`continue` act on the innermost loop of the same bpf-fn: a
-helper's body, inlined inside a caller's loop, cannot break out of the caller's.
+Two lowerings. A loop that reads the packet at a computed offset is unrolled while it
+is small (`_unroll`): a walk whose offset moves by what it read costs the verifier
+quadratic work as copies and exponential work as a loop (see `_unrolled`). Any other
+loop is Rust's `for i in a..b`, which LLVM keeps and the verifier walks trip by trip;
+`check` refuses the one shape that is then out of reach: a loop too long to unroll
+that moves a packet offset on only some trips (`_refuse_wandering_offset`).
+
+The counter is a `u64` the body reads but cannot `set` (a loop whose counter moves
+only forward is one LLVM and the verifier both bound). `break`/`continue` act on the
+innermost loop of the same bpf-fn: a helper's body, inlined inside a caller's loop,
+cannot break out of the caller's.
 """
 
 from __future__ import annotations
