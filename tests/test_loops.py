@@ -60,6 +60,23 @@ def test_a_long_walk_moving_its_offset_every_trip_is_not_refused(spec):
     assert "for i in 0_u64..100_u64 {" in out
 
 
+def test_a_helpers_reads_and_map_operations_count_for_unrolling(spec):
+    from tatara_build.cli.render import render_files
+    from tests.test_bpf_fn import HEAD
+
+    def body(helper: str, trips: int) -> str:
+        d = spec({"a.tlisp": HEAD.format(kind=":xdp", attach='(:target "eth0")') + helper
+                  + f"(bpf-fn f (ctx)\n  (let ((o 0)) (for (i {trips}) (set o (step ctx o)))"
+                  " (return o)))\n"})
+        return render_files([d])[0]["pol/src/bodies.rs"].decode()
+
+    reads = "(bpf-fn step (c o) (+ o (load-u8 c o)))\n"
+    assert "for " not in body(reads, 8)  # the helper reads at a moving offset: unrolled
+    counted = ("(bpf-fn step (c o) (map-incr cnt 0) (map-incr cnt 1) (map-incr cnt 2)"
+               " (+ o (load-u8 c o)))\n")
+    assert "for _ in 0_u64..64_u64 {" in body(counted, 64)  # 192 map operations: rolled
+
+
 def test_big_or_map_heavy_walks_stay_rolled(spec):
     out = lower(spec, "(let ((off 0)) (for (i 65) (set off (+ off (load-u8 ctx off)))) (return off))")
     assert "for _ in 0_u64..65_u64 {" in out

@@ -101,7 +101,7 @@ def _unroll(low: Lowering, trips: int, body: list[Node]) -> bool:
     UNROLL_COPIES bodies over nested unrolled loops, and at most UNROLL_MAP_KEYS map
     operations in all, since each copy's map key takes its own slot of the 512-byte
     BPF stack."""
-    inner, var_reads, map_ops = _shape(body)
+    inner, var_reads, map_ops = _shape(body, low.helpers, set())
     copies = math.prod(f.trips for f in low.loops if f.unrolled) * trips * inner
     return (var_reads and trips <= UNROLL_TRIPS and copies <= UNROLL_COPIES
             and copies * map_ops <= UNROLL_MAP_KEYS)
@@ -162,22 +162,26 @@ def _branch_sets(forms: list[Node], branch: bool) -> set[str]:
     return found
 
 
-def _shape(forms: list[Node]) -> tuple[int, bool, int]:
-    """As written in `forms`: the most trips of nested loops, whether the packet is read
-    at a non-literal offset, and how many map operations there are per run."""
+def _shape(forms: list[Node], helpers: dict, seen: set[str]) -> tuple[int, bool, int]:
+    """As written in `forms` (and the helpers they call): the most trips of nested loops,
+    whether the packet is read at a non-literal offset, and how many stack-hungry forms
+    (map operations, records, emits) run per trip."""
     inner, var_reads, map_ops = 1, False, 0
     for node in forms:
         if node.kind != "list" or not node.items:
             continue
         head = str(node.items[0].value) if node.items[0].kind == "sym" else ""
         sub = node.items[2:] if head == "for" else node.items
-        n, v, m = _shape(sub)
+        n, v, m = _shape(sub, helpers, seen)
+        if head in helpers and head not in seen:  # inlined: its body runs here
+            hn, hv, hm = _shape(helpers[head].body, helpers, seen | {head})
+            n, v, m = max(n, hn), v or hv, m + hm
         if head == "for" and len(node.items) > 2 and node.items[1].kind == "list":
             ints = [int(b.value) for b in node.items[1].items[1:] if b.kind == "int"]
             trips = (ints[0] if len(ints) == 1 else ints[1] - ints[0]) if ints else 1
             n, m = max(trips, 1) * n, max(trips, 1) * m
         inner, var_reads = max(inner, n), var_reads or v
-        map_ops += m + (head.startswith("map-") or head == "emit")
+        map_ops += m + (head.startswith("map-") or head in ("emit", "record"))
         if head in T.LOADS and len(node.items) == 3 and node.items[2].kind != "int":
             var_reads = True
     return inner, var_reads, map_ops
