@@ -77,6 +77,12 @@ def test_a_helpers_reads_and_map_operations_count_for_unrolling(spec):
     assert "for _ in 0_u64..64_u64 {" in body(counted, 64)  # 192 map operations: rolled
 
 
+def test_a_huge_walk_body_is_not_copied(spec):
+    body = " ".join(f"(set o (+ o {j}))" for j in range(600))
+    out = lower(spec, f"(let ((o 0)) (for (i 64) (set o (load-u8 ctx o)) {body}) (return o))")
+    assert "for _ in 0_u64..64_u64 {" in out  # 64 copies of ~1,200 forms: ~77K to lower
+
+
 def test_big_or_map_heavy_walks_stay_rolled(spec):
     out = lower(spec, "(let ((off 0)) (for (i 65) (set off (+ off (load-u8 ctx off)))) (return off))")
     assert "for _ in 0_u64..65_u64 {" in out

@@ -42,6 +42,7 @@ MAX_NESTED_TRIPS = 1024  # iterations of the innermost body, summed over all enc
 UNROLL_TRIPS = 64  # a loop of at most this many trips is unrolled…
 UNROLL_COPIES = 256  # …while the copies of a body, over nested unrolled loops, stay under this
 UNROLL_MAP_KEYS = 128  # …and their map keys fit the stack (see `_unroll`)
+UNROLL_FORMS = 16384  # …and the copies' forms stay few enough to lower quickly
 
 FOR_SHAPE = "`(for (i N) body…)` or `(for (i FROM TO) body…)`, with N, FROM, TO integer literals"
 
@@ -100,11 +101,12 @@ def _unroll(low: Lowering, trips: int, body: list[Node]) -> bool:
     walks badly as a loop, see `_unrolled`) while the copies stay few: at most
     UNROLL_COPIES bodies over nested unrolled loops, and at most UNROLL_MAP_KEYS map
     operations in all, since each copy's map key takes its own slot of the 512-byte
-    BPF stack."""
-    inner, var_reads, map_ops = _shape(body, low.helpers, set())
+    BPF stack, and at most UNROLL_FORMS forms lowered in all (a hostile body stays
+    cheap to check)."""
+    inner, var_reads, map_ops, nodes = _shape(body, low.helpers, set())
     copies = math.prod(f.trips for f in low.loops if f.unrolled) * trips * inner
     return (var_reads and trips <= UNROLL_TRIPS and copies <= UNROLL_COPIES
-            and copies * map_ops <= UNROLL_MAP_KEYS)
+            and copies * map_ops <= UNROLL_MAP_KEYS and copies * nodes <= UNROLL_FORMS)
 
 
 def _refuse_wandering_offset(head: Node, body: list[Node]) -> None:
@@ -162,29 +164,29 @@ def _branch_sets(forms: list[Node], branch: bool) -> set[str]:
     return found
 
 
-def _shape(forms: list[Node], helpers: dict, seen: set[str]) -> tuple[int, bool, int]:
+def _shape(forms: list[Node], helpers: dict, seen: set[str]) -> tuple[int, bool, int, int]:
     """As written in `forms` (and the helpers they call): the most trips of nested loops,
-    whether the packet is read at a non-literal offset, and how many stack-hungry forms
-    (map operations, records, emits) run per trip."""
-    inner, var_reads, map_ops = 1, False, 0
+    whether the packet is read at a non-literal offset, how many stack-hungry forms (map
+    operations, records, emits) run per trip, and how many forms there are."""
+    inner, var_reads, map_ops, nodes = 1, False, 0, 0
     for node in forms:
         if node.kind != "list" or not node.items:
             continue
         head = str(node.items[0].value) if node.items[0].kind == "sym" else ""
         sub = node.items[2:] if head == "for" else node.items
-        n, v, m = _shape(sub, helpers, seen)
+        n, v, m, k = _shape(sub, helpers, seen)
         if head in helpers and head not in seen:  # inlined: its body runs here
-            hn, hv, hm = _shape(helpers[head].body, helpers, seen | {head})
-            n, v, m = max(n, hn), v or hv, m + hm
+            hn, hv, hm, hk = _shape(helpers[head].body, helpers, seen | {head})
+            n, v, m, k = max(n, hn), v or hv, m + hm, k + hk
         if head == "for" and len(node.items) > 2 and node.items[1].kind == "list":
             ints = [int(b.value) for b in node.items[1].items[1:] if b.kind == "int"]
-            trips = (ints[0] if len(ints) == 1 else ints[1] - ints[0]) if ints else 1
-            n, m = max(trips, 1) * n, max(trips, 1) * m
-        inner, var_reads = max(inner, n), var_reads or v
+            trips = max((ints[0] if len(ints) == 1 else ints[1] - ints[0]) if ints else 1, 1)
+            n, m, k = trips * n, trips * m, trips * k
+        inner, var_reads, nodes = max(inner, n), var_reads or v, nodes + k + 1
         map_ops += m + (head.startswith("map-") or head in ("emit", "record"))
         if head in T.LOADS and len(node.items) == 3 and node.items[2].kind != "int":
             var_reads = True
-    return inner, var_reads, map_ops
+    return inner, var_reads, map_ops, nodes
 
 
 def _unrolled(low: Lowering, frame: Frame, name: str, start: int, stop: int,
