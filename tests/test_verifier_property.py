@@ -54,9 +54,9 @@ def test_lowering_shapes_the_verifier_needs(spec):
     from tests.test_bpf_fn import lower
 
     out = lower(spec, "(return (+ (load-u8 ctx (ip-ttl ctx)) (load-u16 ctx 12)))")
-    assert "pkt.load_u8_var(t1)?" in out and "pkt.load_u16(12_u64)?" in out
+    assert "pkt.load_var_u8(t1)?" in out and "pkt.load_u16(12_u64)?" in out
     out = lower(spec, "(return (load-u32 ctx 65528))")
-    assert "pkt.load_u32_var(65528_u64)?" in out  # past the verifier's fixed-offset bound
+    assert "pkt.load_var_u32(65528_u64)?" in out  # past the verifier's fixed-offset bound
     out = lower(spec, "(if (map-has h 7) (return :xdp-drop) (return :xdp-pass))")
     assert "crate::rt::has(crate::maps::h.get_ptr(7_u32))" in out
     assert cast("4294967296_u64", "u64", "u32") == "4294967296_u64 as u32"
@@ -148,7 +148,7 @@ def test_line_table_maps_generated_lines_to_spec_forms(spec):
     lines = text.split("\n")
     at = {s: table[str(i + 1)] for i, s in enumerate(lines) if str(i + 1) in table
           for s in (s.strip(),)}
-    load = next(v for k, v in at.items() if "load_u8" in k or "skb_load_u8" in k)
+    load = next(v for k, v in at.items() if "load_var_u8" in k)
     assert load[0].endswith("v.tlisp") and load[1:3] == [10, 11]  # (load-u8 ctx …)
     lookup = next(v for k, v in at.items() if "get_ptr(0_u32)" in k or "get_ptr(t" in k)
     assert lookup[1:3] == [10, 24]  # (map-get cnt 0) inside it

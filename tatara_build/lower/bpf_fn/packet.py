@@ -66,10 +66,11 @@ def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
         return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
     _needs_packet(low, op, node)
     off = low.as_u64(args[1])
-    # A literal offset is a fixed pointer offset the verifier tracks; any other goes
-    # through rt.rs's `load_*_var` (bounded, checked and read in one asm block).
+    # A literal offset is a fixed pointer offset the verifier tracks; any other (computed,
+    # loop-carried, or past what a fixed offset may be) goes through rt.rs's `load_var_*`
+    # (bounded, checked and read in one asm block).
     const = args[1].kind == "int" and int(args[1].value) <= VAR_OFF_MAX  # type: ignore[arg-type]
-    method = T.LOADS[op] + ("" if const else "_var")
+    method = T.LOADS[op] if const else T.LOADS[op].replace("load_", "load_var_")
     return Val(low.temp(f"pkt.{method}({off})?"), Ty.U64)
 
 

@@ -4,7 +4,8 @@
 //! verdict.
 
 // A spec may bind a value it never reads, `set` one it never reads again or compare
-// `(<= 0 x)`: the user's choice, not a reason to fail the build (warnings are denied).
+// `(<= 0 x)`, and an unrolled loop (lower/bpf_fn/loops.py) may overwrite a value the next
+// copy never reads: not a reason to fail the build (warnings are denied).
 #![allow(unused, unused_comparisons)]
 
 /// `(bpf-fn on-exec …)` at exec-events.tlisp:33:9, the body of `on_exec`.

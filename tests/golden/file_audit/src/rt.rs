@@ -16,11 +16,11 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
-/// The largest offset `load_*_var` reads at: the verifier takes a range from a packet
+/// The largest offset `load_var_*` reads at: the verifier takes a range from a packet
 /// pointer only while its variable part plus the bytes read stays within 0xffff.
 const VAR_OFF_MAX: u64 = 0xffff - 8;
 
-/// The body of `Pkt::load_*_var` (see there); gives the loaded value zero-extended.
+/// The body of `Pkt::load_var_*` (see there); gives the loaded value zero-extended.
 macro_rules! var_load {
     ($pkt:expr, $off:expr, $ty:literal, $n:literal) => {{
         let mut v: u64 = 0;
@@ -166,27 +166,6 @@ impl Pkt {
     pub fn load_u32(&self, off: u64) -> Option<u64> {
         self.at::<u32>(off as usize)
             .map(|v| u64::from(u32::from_be(v)))
-    }
-
-    /// `load-u8/16/32` at an offset computed at run time, checked and read in one asm
-    /// block so the shape reaching the verifier is fixed: the offset bounded (a packet
-    /// pointer's variable part must stay under 64 KiB), `p + size > end` compared as
-    /// written (LLVM turns `p + 1 > end` into `p >= end`, from which the verifier learns
-    /// no range), and the load from the very register that was checked (a recomputed
-    /// `start + off` would be a new pointer with no range). `None` past the end.
-    #[inline(always)]
-    pub fn load_u8_var(&self, off: u64) -> Option<u64> {
-        var_load!(self, off, "u8", 1)
-    }
-
-    #[inline(always)]
-    pub fn load_u16_var(&self, off: u64) -> Option<u64> {
-        var_load!(self, off, "u16", 2).map(|v| u64::from(u16::from_be(v as u16)))
-    }
-
-    #[inline(always)]
-    pub fn load_u32_var(&self, off: u64) -> Option<u64> {
-        var_load!(self, off, "u32", 4).map(|v| u64::from(u32::from_be(v as u32)))
     }
 
     /// EtherType (host order); 0 for packets without an Ethernet header.
@@ -466,6 +445,33 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
         match self.redirect(key, flags) {
             Ok(v) | Err(v) => v,
         }
+    }
+}
+
+// --- Reads at a computed offset (bpf-fn loops, lower/bpf_fn/loops.py) -------------------
+
+impl Pkt {
+    /// A read at an offset computed at run time (a loop-carried or data-dependent one,
+    /// a header length, a map value), checked and read in one asm block (`var_load!`)
+    /// so the shape reaching the verifier is fixed: the offset bounded (a packet
+    /// pointer's variable part must stay under 64 KiB), `p + size > end` compared as
+    /// written (LLVM turns `p + 1 > end` into `p >= end`, from which the verifier learns
+    /// no range, and drops the check after a `packet-len` guard), and the load from the
+    /// very register that was checked (a recomputed `start + off` would be a new pointer
+    /// with no range). `None` past the end.
+    #[inline(always)]
+    pub fn load_var_u8(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u8", 1)
+    }
+
+    #[inline(always)]
+    pub fn load_var_u16(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u16", 2).map(|v| u64::from(u16::from_be(v as u16)))
+    }
+
+    #[inline(always)]
+    pub fn load_var_u32(&self, off: u64) -> Option<u64> {
+        var_load!(self, off, "u32", 4).map(|v| u64::from(u32::from_be(v as u32)))
     }
 }
 
