@@ -297,6 +297,14 @@ class Lowering:
 MARK, MARK_END = "\x02", "\x03"  # around a span index at the start of an emitted line
 
 
+def dedent(line: str) -> str:
+    """An emitted line one level (4 spaces) less indented, keeping its span marker."""
+    if line.startswith(MARK):
+        mark, rest = line.split(MARK_END, 1)
+        return mark + MARK_END + rest[4:]
+    return line[4:]
+
+
 def split_marks(lines: list[str], table: list[Span], default: Span) -> tuple[list[str], list[Span]]:
     """Lines without their span markers, and each line's span: a line emitted without
     one (inserted later by a form) takes the span of the line before it."""

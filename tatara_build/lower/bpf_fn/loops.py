@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from tatara_build.lower import dsl_tables as T
 from tatara_build.lower.bpf_fn.control import sequence
-from tatara_build.lower.bpf_fn.core import Binding, LowerError, Lowering, Ty, Val
+from tatara_build.lower.bpf_fn.core import Binding, LowerError, Lowering, Ty, Val, dedent
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.reader.lisp import Node
 
@@ -221,7 +221,7 @@ def _unrolled(low: Lowering, frame: Frame, name: str, start: int, stop: int,
     if frame.broke:
         low.lines[at] = low.lines[at].replace("{", f"'l{frame.label}: {{", 1)
     else:  # no `break`: the copies need no enclosing block
-        low.lines[at:] = [line[4:] for line in low.lines[at + 1:-1]]
+        low.lines[at:] = [dedent(line) for line in low.lines[at + 1:-1]]
     return Ty.NEVER if last.type == Ty.NEVER and not (frame.broke or frame.continued) \
         else Ty.UNIT
 
