@@ -75,6 +75,7 @@ class Gen:
     scopes: list[dict[str, str]] = field(default_factory=lambda: [{}])
     names: int = 0
     used: dict[str, int] = field(default_factory=dict)
+    loops: int = 0  # loops enclosing the form being written
 
     # --- facts about the kind ------------------------------------------------------
     @property
@@ -308,6 +309,18 @@ def _let_value(g: Gen, d: int) -> str:
     return out
 
 
+def _for(g: Gen, d: int) -> str:
+    """`(for (i N) …)` or `(for (i FROM TO) …)`, one level deep (the limits stay far)."""
+    bound = g.rng.choice([f"{g.rng.randint(1, 8)}", f"{g.rng.randint(0, 3)} {g.rng.randint(4, 9)}"])
+    g.scopes.append({})
+    g.loops += 1
+    var = g.fresh("loop")
+    body = " ".join(g.stmt(d) for _ in range(g.rng.randint(1, 2)))
+    g.loops -= 1
+    g.scopes.pop()
+    return f"(for ({var} {bound}) {body})"
+
+
 def _lit(g: Gen, d: int) -> str:
     r = g.rng.random()
     if r < 0.05:
@@ -318,8 +331,9 @@ def _lit(g: Gen, d: int) -> str:
 FORMS: list[Form] = [
     # numbers
     Form("int", "u64", _lit, leaf=True, weight=3),
-    Form("var", "u64", lambda g, d: g.rng.choice(g.vars("u64") + g.vars("act")),
-         when=lambda g: bool(g.vars("u64") + g.vars("act")), leaf=True, weight=3),
+    Form("var", "u64", lambda g, d: g.rng.choice(g.vars("u64") + g.vars("act") + g.vars("loop")),
+         when=lambda g: bool(g.vars("u64") + g.vars("act") + g.vars("loop")), leaf=True,
+         weight=3),
     Form("action-value", "u64", lambda g, d: g.action(), leaf=True),
     Form("arith", "u64", _arith, weight=3),
     Form("bswap", "u64", lambda g, d: f"({g.rng.choice(list(T.BSWAP))} {g.u64(d)})"),
@@ -377,6 +391,9 @@ FORMS: list[Form] = [
     Form("trace-printk", "stmt", _printk, weight=0.5),
     Form("value-as-stmt", "stmt", lambda g, d: g.u64(d), weight=0.5),
     Form("early-return", "stmt", _early_return),
+    Form("for", "stmt", _for, when=lambda g: g.loops == 0, weight=0.7),
+    Form("break", "stmt", lambda g, d: f"(when {g.boolean(d)} ({g.rng.choice(['break', 'continue'])}))",
+         when=lambda g: g.loops > 0, leaf=True),
     Form("helper-fn-stmt", "stmt", lambda g, d: f"(g-count {g.u64(d)})", leaf=True),
 ]
 # forms reached through Gen.rec, not a row of their own

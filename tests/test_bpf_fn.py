@@ -64,7 +64,7 @@ def test_map_ops(spec):
 def test_packet_accessors(spec):
     out = lower(spec, "(return (+ (eth-proto ctx) (ip-proto ctx) (ipv4-src ctx) (l4-dport ctx) (tcp-flags ctx) (load-u16 ctx 12)))")
     assert "crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data_end) as usize" in out
-    for m in ("eth_proto()?", "ip_proto()?", "ipv4_src()?", "l4_dport()?", "tcp_flags()?", "load_u16(12_u64)?"):
+    for m in ("eth_proto()?", "ip_proto()?", "ipv4_src()?", "l4_dport()?", "tcp_flags()?", "load_var_u16(12_u64)?"):
         assert m in out
 
 

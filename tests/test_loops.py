@@ -27,7 +27,7 @@ def test_a_computed_packet_offset_uses_the_verifier_bounded_read(spec):
     out = lower(spec, "(let ((off 12)) (for (i 2) (set off (+ off (load-u16 ctx off))))"
                       " (return (+ (load-u8 ctx 3) (load-u32 ctx off))))")
     assert "pkt.load_var_u16(off)?" in out and "pkt.load_var_u32(off)?" in out
-    assert "pkt.load_u8(3_u64)?" in out  # a literal offset keeps the plain read
+    assert "pkt.load_var_u8(3_u64)?" in out  # every explicit load: the asm check-and-read
 
 
 def test_a_walk_at_a_moving_packet_offset_is_unrolled_with_labelled_exits(spec):

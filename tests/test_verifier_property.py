@@ -54,7 +54,7 @@ def test_lowering_shapes_the_verifier_needs(spec):
     from tests.test_bpf_fn import lower
 
     out = lower(spec, "(return (+ (load-u8 ctx (ip-ttl ctx)) (load-u16 ctx 12)))")
-    assert "pkt.load_var_u8(t1)?" in out and "pkt.load_u16(12_u64)?" in out
+    assert "pkt.load_var_u8(t1)?" in out and "pkt.load_var_u16(12_u64)?" in out
     out = lower(spec, "(return (load-u32 ctx 65528))")
     assert "pkt.load_var_u32(65528_u64)?" in out  # past the verifier's fixed-offset bound
     out = lower(spec, "(if (map-has h 7) (return :xdp-drop) (return :xdp-pass))")

@@ -11,8 +11,6 @@ from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.reader.lisp import Node
 
-VAR_OFF_MAX = 0xFFFF - 8  # templates/crate/rt.rs: the verifier's packet offset bound
-
 # How a body builds its `Pkt`, by aya context type (model/kinds.py's `context` column);
 # `SkBuffContext` kinds without a packet_base (socket filters) read through the skb.
 # data/data_end are read by rt.rs's `ctx_field!` (one load giving 64 bits): from aya's
@@ -66,11 +64,12 @@ def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
         return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
     _needs_packet(low, op, node)
     off = low.as_u64(args[1])
-    # A literal offset is a fixed pointer offset the verifier tracks; any other (computed,
-    # loop-carried, or past what a fixed offset may be) goes through rt.rs's `load_var_*`
-    # (bounded, checked and read in one asm block).
-    const = args[1].kind == "int" and int(args[1].value) <= VAR_OFF_MAX  # type: ignore[arg-type]
-    method = T.LOADS[op] if const else T.LOADS[op].replace("load_", "load_var_")
+    # Every explicit load goes through rt.rs's `load_var_*` (offset bounded, checked and
+    # read in one asm block), a literal offset too: a plain `start + 8 > end` check of
+    # a literal read once gave LLVM a branch it knew impossible (the IPv4 header was
+    # checked), where it put another field's read; the verifier, which cannot tell that
+    # branch is dead, marked the shared `start + 8` pointer past the end and refused it.
+    method = T.LOADS[op].replace("load_", "load_var_")
     return Val(low.temp(f"pkt.{method}({off})?"), Ty.U64)
 
 
