@@ -23,8 +23,8 @@ const VAR_OFF_MAX: u64 = 0xffff - 8;
 /// The body of `Pkt::load_var_*` (see there); gives the loaded value zero-extended.
 macro_rules! var_load {
     ($pkt:expr, $off:expr, $ty:literal, $n:literal) => {{
-        let mut v: u64 = 0;
-        let mut ok: u64 = 0;
+        // u64::MAX: not read (a 1-4 byte load never gives it), one register for both.
+        let mut v: u64 = u64::MAX;
         // SAFETY: the load runs only after `p + n <= end` was checked on `p` itself.
         unsafe {
             core::arch::asm!(
@@ -35,7 +35,6 @@ macro_rules! var_load {
                 concat!("{t} += ", $n),
                 "if {t} > {end} goto 1f",
                 concat!("{v} = *(", $ty, " *)({p} + 0)"),
-                "{ok} = 1",
                 "1:",
                 off = in(reg) $off,
                 start = in(reg) $pkt.start as u64,
@@ -44,11 +43,10 @@ macro_rules! var_load {
                 p = out(reg) _,
                 t = out(reg) _,
                 v = inout(reg) v,
-                ok = inout(reg) ok,
-                options(readonly, nostack),
+                options(pure, readonly, nostack),
             );
         }
-        if ok == 0 { None } else { Some(v) }
+        if v == u64::MAX { None } else { Some(v) }
     }};
 }
 
@@ -58,8 +56,8 @@ macro_rules! var_load {
 /// read, a new pointer the verifier knew no range for.
 macro_rules! checked_load {
     ($base:expr, $end:expr, $ty:literal, $need:literal, $at:literal) => {{
-        let mut v: u64 = 0;
-        let mut ok: u64 = 0;
+        // u64::MAX: not read (a 1-4 byte load never gives it), one register for both.
+        let mut v: u64 = u64::MAX;
         // SAFETY: the load runs only after `base + need <= end`, and `at + size <= need`.
         unsafe {
             core::arch::asm!(
@@ -67,17 +65,15 @@ macro_rules! checked_load {
                 concat!("{t} += ", $need),
                 "if {t} > {end} goto 1f",
                 concat!("{v} = *(", $ty, " *)({base} + ", $at, ")"),
-                "{ok} = 1",
                 "1:",
                 base = in(reg) $base as u64,
                 end = in(reg) $end as u64,
                 t = out(reg) _,
                 v = inout(reg) v,
-                ok = inout(reg) ok,
-                options(readonly, nostack),
+                options(pure, readonly, nostack),
             );
         }
-        if ok == 0 { None } else { Some(v) }
+        if v == u64::MAX { None } else { Some(v) }
     }};
 }
 
