@@ -333,3 +333,277 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
         }
     }
 }
+
+// --- Packet writes: stores, field setters, incremental checksums -------------------------
+//
+// Stores mirror the reads: one bounds check against `end`, then a plain store (xdp and
+// sched_cls have writable direct packet access; the kernel refuses writes elsewhere).
+// Setters change one header field and fix every checksum that covers it with RFC 1624's
+// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet. The
+// ones'-complement sum does not depend on byte order, so words are summed as they lie in
+// memory and the result is stored back the same way. A setter on a packet without the
+// header does nothing; a header cut short returns the default verdict before any write.
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// Fold a sum of 16-bit words (a few dozen at most) to 16 bits with end-around carries.
+#[inline(always)]
+pub fn csum_fold(sum: u64) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// RFC 1624 eqn. 3: checksum `hc` after one 16-bit word changes from `old` to `new`.
+#[inline(always)]
+pub fn csum_replace16(hc: u16, old: u16, new: u16) -> u16 {
+    !csum_fold(u64::from(!hc) + u64::from(!old) + u64::from(new))
+}
+
+/// RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words), e.g. an IPv4 address.
+#[inline(always)]
+pub fn csum_replace32(hc: u16, old: u32, new: u32) -> u16 {
+    let (o, n) = (!old, new);
+    !csum_fold(
+        u64::from(!hc)
+            + u64::from(o & 0xffff)
+            + u64::from(o >> 16)
+            + u64::from(n & 0xffff)
+            + u64::from(n >> 16),
+    )
+}
+
+/// Where an L4 header and its checksum live: TCP's checksum is always set; UDP's may be
+/// 0 (none, over IPv4). `l4` is bounds-checked up to the end of the checksum.
+#[derive(Clone, Copy)]
+struct L4Sum {
+    l4: usize,
+    at: usize,
+    udp: bool,
+}
+
+/// `p` as a value LLVM cannot recompute: a bounds check and the accesses it guards then
+/// use one register. Without it LLVM may rebuild `start + ihl + 16` from other registers
+/// for the access, and the verifier, which learns ranges per register lineage (id),
+/// refuses it (`invalid access to packet ... r=0`). One `rX = rX` (an empty asm would
+/// leave two BTF line records at one instruction, which the kernel refuses).
+#[inline(always)]
+fn opaque(mut p: usize) -> usize {
+    // SAFETY: a register move onto itself; touches no memory.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) p, options(pure, nomem, nostack)) };
+    p
+}
+
+impl Pkt {
+    /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
+    #[inline(always)]
+    fn put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
+        let p = self.start + off;
+        let need = if off == 0 && core::mem::size_of::<T>() == 1 {
+            2
+        } else {
+            core::mem::size_of::<T>()
+        };
+        if p + need > self.end {
+            return None;
+        }
+        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet, and the
+        // program kind has writable direct packet access (checked when lowering).
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.put::<u8>(off as usize, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.put::<u16>(off as usize, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.put::<u32>(off as usize, (v as u32).to_be())
+    }
+
+    /// Write `v` at `at`, inside bytes the caller bounds-checked.
+    #[inline(always)]
+    fn poke<T: Copy>(at: usize, v: T) {
+        // SAFETY: callers pass addresses inside the bytes `ipv4`/`l4`/a setter checked.
+        unsafe { ptr::write(at as *mut T, v) }
+    }
+
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words).
+    #[inline(always)]
+    fn fix16(at: usize, old: u16, new: u16, udp: bool) {
+        let hc: u16 = Self::field(at, 0);
+        if udp && hc == 0 {
+            return; // UDP over IPv4 without a checksum stays without one
+        }
+        let r = csum_replace16(hc, old, new);
+        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+    }
+
+    #[inline(always)]
+    fn fix32(at: usize, old: u32, new: u32, udp: bool) {
+        let hc: u16 = Self::field(at, 0);
+        if udp && hc == 0 {
+            return;
+        }
+        let r = csum_replace32(hc, old, new);
+        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+    }
+
+    /// The TCP/UDP checksum of this packet, bounds-checked; `Some(None)` when the packet
+    /// has none (not TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
+    #[inline(always)]
+    fn l4_sum(&self) -> Option<Option<L4Sum>> {
+        if let Some(h) = self.ipv4()? {
+            if u16::from_be(Self::field(h, 6)) & 0x1fff != 0 {
+                return Some(None);
+            }
+        }
+        let (l4, proto) = match self.l4()? {
+            Some(x) => x,
+            None => return Some(None),
+        };
+        let (off, udp) = match proto {
+            IPPROTO_TCP => (16, false),
+            IPPROTO_UDP => (6, true),
+            _ => return Some(None),
+        };
+        let l4 = opaque(l4);
+        if l4 + off + 2 > self.end {
+            return None;
+        }
+        let at = l4 + off;
+        Some(Some(L4Sum { l4, at, udp }))
+    }
+
+    /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
+    /// checksum and the TCP/UDP checksum (the address is in its pseudo-header).
+    #[inline(always)]
+    fn set_ipv4_addr(&self, off: usize, v: u64) -> Option<()> {
+        let h = match self.ipv4()? {
+            Some(h) => h,
+            None => return Some(()),
+        };
+        let sum = self.l4_sum()?;
+        let old: u32 = Self::field(h, off);
+        let new = (v as u32).to_be();
+        Self::poke(h + off, new);
+        Self::fix32(h + 10, old, new, false);
+        if let Some(s) = sum {
+            Self::fix32(s.at, old, new, s.udp);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_src(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(12, v)
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_dst(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(16, v)
+    }
+
+    /// `(set-ip-ttl ctx v)`: the TTL and the IPv4 header checksum (TTL shares a word
+    /// with the protocol).
+    #[inline(always)]
+    pub fn set_ip_ttl(&self, v: u64) -> Option<()> {
+        if let Some(h) = self.ipv4()? {
+            let old: u16 = Self::field(h, 8);
+            Self::poke(h + 8, v as u8);
+            Self::fix16(h + 10, old, Self::field(h, 8), false);
+        }
+        Some(())
+    }
+
+    /// `(set-l4-sport ctx v)` / `(set-l4-dport ctx v)`: a TCP/UDP port and the L4
+    /// checksum (a UDP checksum of 0 stays 0).
+    #[inline(always)]
+    fn set_port(&self, off: usize, v: u64) -> Option<()> {
+        // bounds-checked past the ports; None: not TCP/UDP, or a non-first fragment
+        let s = match self.l4_sum()? {
+            Some(s) => s,
+            None => return Some(()),
+        };
+        let old: u16 = Self::field(s.l4, off);
+        let new = (v as u16).to_be();
+        Self::poke(s.l4 + off, new);
+        Self::fix16(s.at, old, new, s.udp);
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_l4_sport(&self, v: u64) -> Option<()> {
+        self.set_port(0, v)
+    }
+
+    #[inline(always)]
+    pub fn set_l4_dport(&self, v: u64) -> Option<()> {
+        self.set_port(2, v)
+    }
+
+    /// `(set-icmp-type ctx v)`: the ICMP (or ICMPv6) type and its checksum; the type
+    /// shares a word with the code.
+    #[inline(always)]
+    pub fn set_icmp_type(&self, v: u64) -> Option<()> {
+        let l4 = match self.l4()? {
+            Some((l4, p)) if p == IPPROTO_ICMP || p == IPPROTO_ICMPV6 => opaque(l4),
+            _ => return Some(()),
+        };
+        if l4 + 4 > self.end {
+            return None;
+        }
+        let old: u16 = Self::field(l4, 0);
+        Self::poke(l4, v as u8);
+        Self::fix16(l4 + 2, old, Self::field(l4, 0), false);
+        Some(())
+    }
+
+    /// `(swap-macs ctx)`: Ethernet source and destination exchanged (no checksum covers them).
+    #[inline(always)]
+    pub fn swap_macs(&self) -> Option<()> {
+        if self.start + ETH_HLEN > self.end {
+            return None;
+        }
+        let s = self.start;
+        let (d0, d1): (u32, u16) = (Self::field(s, 0), Self::field(s, 4));
+        let (s0, s1): (u32, u16) = (Self::field(s, 6), Self::field(s, 10));
+        Self::poke(s, s0);
+        Self::poke(s + 4, s1);
+        Self::poke(s + 6, d0);
+        Self::poke(s + 10, d1);
+        Some(())
+    }
+
+    /// `(swap-ipv4 ctx)`: IPv4 source and destination exchanged; no checksum changes (the
+    /// header and pseudo-header sums are the same words in another order).
+    #[inline(always)]
+    pub fn swap_ipv4(&self) -> Option<()> {
+        if let Some(h) = self.ipv4()? {
+            let (a, b): (u32, u32) = (Self::field(h, 12), Self::field(h, 16));
+            Self::poke(h + 12, b);
+            Self::poke(h + 16, a);
+        }
+        Some(())
+    }
+
+    /// `(swap-l4-ports ctx)`: TCP/UDP source and destination ports exchanged (checksums
+    /// unchanged, as for `swap_ipv4`).
+    #[inline(always)]
+    pub fn swap_l4_ports(&self) -> Option<()> {
+        if let Some(s) = self.l4_sum()? {
+            let (a, b): (u16, u16) = (Self::field(s.l4, 0), Self::field(s.l4, 2));
+            Self::poke(s.l4, b);
+            Self::poke(s.l4 + 2, a);
+        }
+        Some(())
+    }
+}

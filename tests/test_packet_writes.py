@@ -1,0 +1,152 @@
+"""Packet writes (lower/bpf_fn/stores.py, Pkt's setters in templates/crate/rt.rs): what they
+lower to, every misuse refused by `check` at its file:line:col, and in the kernel: stores,
+port/address rewrites over TCP and UDP (xdp and tc) with every checksum recomputed in
+Python on the packet the program left."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+from tatara_build.model.testspec import Packet
+from tatara_build.testing.packets import build
+from tests.conftest import BUILD_TARGET, ROOT, run_cli
+from tests.kernel_util import require_kernel
+from tests.test_bpf_fn import lower, lower_error
+from tests.test_bpf_fn_check import _spec
+
+FIXTURE = ROOT / "tests" / "fixtures" / "packet_writes" / "writes.tlisp"
+
+
+def test_stores_and_setters_lower_to_checked_pkt_calls(spec):
+    body = lower(spec, "(store-u16 ctx 12 2048) (set-l4-dport ctx 5353) (swap-macs ctx) "
+                       "(return :xdp-tx)")
+    assert "pkt.store_u16(12_u64, 2048_u64)?;" in body
+    assert "pkt.set_l4_dport(5353_u64)?;" in body and "pkt.swap_macs()?;" in body
+    assert "let pkt = crate::rt::Pkt::new(" in body
+    tc = lower(spec, "(set-ipv4-src ctx (+ (ipv4-src ctx) 1)) (return :tc-act-ok)", ":tc")
+    assert "pkt.set_ipv4_src(t" in tc
+
+
+@pytest.mark.parametrize("body, kind, message, col", [
+    ("(store-u8 ctx 0 1)", ":cgroup-skb",
+     "`(store-u8 …)` writes the packet; `:cgroup-skb` programs cannot (the kernel gives them "
+     "read-only packet access)", 3),
+    ("(set-ip-ttl ctx 1)", ":socket-filter",
+     "`(set-ip-ttl …)` writes the packet; `:socket-filter` programs cannot (the kernel gives "
+     "them read-only packet access)", 3),
+    ("(swap-macs ctx)", ":tracepoint",
+     "`(swap-macs …)` writes the packet; `:tracepoint` programs cannot (they have no packet)", 3),
+    ("(store-u16 ctx 12)", ":xdp", "`(store-u16 …)` takes the context `ctx` offset value", 3),
+    ("(store-u32 1 2 3)", ":xdp", "`(store-u32 …)` takes the context `ctx` offset value", 3),
+    ("(set-l4-dport ctx)", ":xdp", "`(set-l4-dport …)` takes the context `ctx` value", 3),
+    ("(swap-ipv4 ctx 1)", ":xdp", "`(swap-ipv4 …)` takes the context `ctx`", 3),
+    ("(store-u8 ctx 0 256)", ":xdp",
+     "`store-u8` writes 1 byte(s): the value is 8 bits wide; 256 does not fit", 19),
+    ("(set-l4-sport ctx 65536)", ":tc",
+     "the field `set-l4-sport` writes is 16 bits wide; 65536 does not fit", 21),
+    ("(set-icmp-type ctx (map-set cnt 0 1))", ":xdp",
+     "this form has no value here (it returns or is a statement)", 22),
+    ("(return (+ (swap-macs ctx) 1))", ":xdp",
+     "this form has no value here (it returns or is a statement)", 14),
+])
+def test_misused_writes_are_located_errors(spec, body, kind, message, col):
+    d = lower_error(spec, body, kind)
+    assert d.message == message
+    assert d.span.file.endswith("a.tlisp") and (d.span.line, d.span.col) == (8, col)
+
+
+def test_check_refuses_a_store_in_cgroup_skb_at_its_location(spec):
+    d = _spec(spec, "(set-l4-dport ctx 53)", ":cgroup-skb")
+    r = run_cli("check", str(d / "a.tlisp"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "a.tlisp:8:3" in r.stderr and "packet writes work in :xdp and :tc programs" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_setter_value_is_any_expression_and_the_form_is_a_statement(spec):
+    body = lower(spec, "(when (= (ip-ttl ctx) 1) (set-ip-ttl ctx 64)) (return :xdp-pass)")
+    assert "pkt.set_ip_ttl(64_u64)?;" in body
+
+
+# --- checksums, by the RFC 1071 sum, on what the kernel hands back --------------------------
+
+def _fold(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def checksums_ok(pkt: bytes) -> dict[str, bool]:
+    """Each checksum of an Ethernet/IPv4 packet verified from scratch (sum folds to 0xffff)."""
+    ihl = (pkt[14] & 15) * 4
+    ip, l4 = pkt[14:14 + ihl], pkt[14 + ihl:]
+    out = {"ipv4": _fold(ip) == 0xFFFF}
+    pseudo = ip[12:20] + bytes([0, ip[9]]) + struct.pack("!H", len(l4))
+    if ip[9] == 17 and l4[6:8] == b"\0\0":
+        out["udp"] = True  # no checksum: stays none
+    elif ip[9] in (6, 17):
+        out["l4"] = _fold(pseudo + l4) == 0xFFFF
+    elif ip[9] == 1:
+        out["icmp"] = _fold(l4) == 0xFFFF
+    return out
+
+
+def _objects(tmp_path: Path) -> Path:
+    r = run_cli("build", str(FIXTURE), "-o", str(tmp_path / "out"), "--target-dir",
+                str(BUILD_TARGET))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    [obj] = (tmp_path / "out" / "artifacts").glob("*/*.bpf.o")
+    return obj
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_rewrites_keep_every_checksum_valid_on_random_packets(tmp_path):
+    """Random addresses, ports, TTLs, payloads and IP options through the xdp and tc
+    rewrites: every output checksum verifies, and a UDP packet without a checksum keeps 0."""
+    require_kernel()
+    from tatara_build.runtime import bpftool
+    from tatara_build.runtime.probe import scratch_pins
+    from tatara_build.testing.runner import _prog_run
+    obj, rng, checked = _objects(tmp_path), random.Random(1624), 0
+    with scratch_pins("tatara-write-") as scratch:
+        assert bpftool.loadall(obj, scratch / "progs", scratch / "maps").ok
+        for i in range(60):
+            l4 = {"tcp": {"sport": rng.randrange(65536), "dport": 53, "flags": "PA"}} \
+                if i % 2 else {"udp": {"sport": rng.randrange(65536), "dport": 53}}
+            src = socket.inet_ntoa(rng.randbytes(4))
+            opts = "" if i % 3 else "01010100"
+            pkt = build(Packet(ipv4={"src": src, "dst": "10.0.0.2", "ttl": rng.randrange(1, 256),
+                                     "options": opts},
+                               payload=rng.randbytes(rng.randrange(0, 40)).hex(), **l4))
+            if i % 5 == 0 and "udp" in l4:
+                at = 14 + (pkt[14] & 15) * 4 + 6
+                pkt = pkt[:at] + b"\0\0" + pkt[at + 2:]  # UDP without a checksum
+            prog = "dns_nat" if i % 4 < 2 else "dns_nat_tc"
+            run, out = _prog_run(scratch / "progs" / prog, pkt)
+            assert run.ok, run.stderr
+            ihl = (out[14] & 15) * 4
+            assert out[30:34] == socket.inet_aton("10.0.0.53"), out.hex()
+            assert struct.unpack("!HH", out[14 + ihl:18 + ihl]) == (2000, 5353)
+            assert out[22] == (pkt[22] - 1) & 255
+            ok = checksums_ok(out)
+            assert all(ok.values()), (i, ok, pkt.hex(), out.hex())
+            if i % 5 == 0 and "udp" in l4:
+                assert out[14 + ihl + 6:14 + ihl + 8] == b"\0\0"
+            checked += 1
+    assert checked == 60
+
+
+def test_checksums_ok_catches_a_wrong_checksum():
+    pkt = bytearray(build(Packet(ipv4={}, udp={"dport": 53}, payload="6869")))
+    assert all(checksums_ok(bytes(pkt)).values())
+    pkt[-1] ^= 1
+    assert checksums_ok(bytes(pkt)) == {"ipv4": True, "l4": False}
