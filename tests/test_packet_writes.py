@@ -5,6 +5,7 @@ Python on the packet the program left."""
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import struct
@@ -150,3 +151,16 @@ def test_checksums_ok_catches_a_wrong_checksum():
     assert all(checksums_ok(bytes(pkt)).values())
     pkt[-1] ^= 1
     assert checksums_ok(bytes(pkt)) == {"ipv4": True, "l4": False}
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_the_fixture_defbpf_tests_pass_in_the_kernel(tmp_path):
+    """The fixture's `:packet-out` tests: builder-made expected packets (checksums computed
+    from scratch) equal the rewritten ones byte for byte, in xdp and tc."""
+    require_kernel()
+    r = run_cli("test", str(FIXTURE), "-o", str(tmp_path / "out"), "--target-dir",
+                str(BUILD_TARGET), "--json")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    data = json.loads(r.stdout)
+    assert (data["passed"], data["failed"]) == (6, 0)
