@@ -27,10 +27,10 @@ def test_stores_and_setters_lower_to_checked_pkt_calls(spec):
     body = lower(spec, "(store-u16 ctx 12 2048) (set-l4-dport ctx 5353) (swap-macs ctx) "
                        "(return :xdp-tx)")
     assert "pkt.store_u16(12_u64, 2048_u64)?;" in body
-    assert "pkt.set_l4_dport(5353_u64)?;" in body and "pkt.swap_macs()?;" in body
+    assert "pw.set_l4_dport(5353_u64)?;" in body and "pw.swap_macs()?;" in body
     assert "let pkt = crate::rt::Pkt::new(" in body
     tc = lower(spec, "(set-ipv4-src ctx (+ (ipv4-src ctx) 1)) (return :tc-act-ok)", ":tc")
-    assert "pkt.set_ipv4_src(t" in tc
+    assert "pw.set_ipv4_src(t" in tc and "let pw = crate::rt::PktW::new(&pkt);" in tc
 
 
 @pytest.mark.parametrize("body, kind, message, col", [
@@ -71,7 +71,7 @@ def test_check_refuses_a_store_in_cgroup_skb_at_its_location(spec):
 
 def test_a_setter_value_is_any_expression_and_the_form_is_a_statement(spec):
     body = lower(spec, "(when (= (ip-ttl ctx) 1) (set-ip-ttl ctx 64)) (return :xdp-pass)")
-    assert "pkt.set_ip_ttl(64_u64)?;" in body
+    assert "pw.set_ip_ttl(64_u64)?;" in body
 
 
 # --- checksums, by the RFC 1071 sum, on what the kernel hands back --------------------------

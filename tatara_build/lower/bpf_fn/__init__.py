@@ -2,8 +2,8 @@
 
 `core` holds the lowering state (scopes, types, conversions); each form lives in
 a small module that registers its handler in `registry.FORMS` (control, ops,
-mapops, packet, helpers, context, stores). No `unwrap`, no indexing, no panics in the output. Every
-error is a diagnostic at the form's file:line:col, with upstream's LowerError
+mapops, packet, helpers, context, stores). No `unwrap`, no indexing, no panics in the
+output. Every error is a diagnostic at the form's file:line:col, with upstream's LowerError
 texts where upstream has one.
 """
 
@@ -65,6 +65,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
+    if low.uses_setters:
+        lines.insert(0, stores.PKTW_INIT)
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,

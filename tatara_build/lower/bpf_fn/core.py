@@ -95,6 +95,7 @@ class Lowering:
     names: LocalNames = field(default_factory=LocalNames)
     uses_pkt: bool = False
     uses_ctx: bool = False
+    uses_setters: bool = False  # a packet field setter (stores.py) needs `pw`
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
 
     @property

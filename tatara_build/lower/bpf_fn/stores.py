@@ -4,7 +4,8 @@ Stores write network byte order at an offset, bounds-checked like `load-*` (a pa
 short for the store returns the kind's default verdict, nothing written). Setters
 (`set-ipv4-src`, `set-l4-dport`, `swap-macs`, ... table SETTERS in lower/dsl_tables.py)
 change one header field and fix every checksum covering it incrementally (RFC 1624,
-`Pkt::set_*` in templates/crate/rt.rs). Only kernel program types with writable direct
+`PktW::set_*` in templates/crate/rt.rs, which finds the headers once, at the first
+setter). Only kernel program types with writable direct
 packet access (PACKET_WRITES: xdp, sched_cls) may write; anywhere else the kernel would
 refuse the program at load, so it is a located error here.
 """
@@ -16,6 +17,8 @@ from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
 from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.reader.lisp import Node
+
+PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt);"
 
 
 def _writers() -> str:
@@ -70,5 +73,6 @@ def lower_setter(low: Lowering, op: str, node: Node, args: list[Node], want: boo
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
     value = _value(low, args[1], setter.bits, f"the field `{op}` writes") if setter.bits else ""
-    low.emit(f"pkt.{setter.method}({value})?;")
+    low.uses_setters = True
+    low.emit(f"pw.{setter.method}({value})?;")
     return Val("", Ty.UNIT)

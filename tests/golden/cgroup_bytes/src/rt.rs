@@ -343,15 +343,17 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
 // ones'-complement sum does not depend on byte order, so words are summed as they lie in
 // memory and the result is stored back the same way. A setter on a packet without the
 // header does nothing; a header cut short returns the default verdict before any write.
+// Setters find the headers once per run (`PktW`), at the first setter: after a write,
+// LLVM must assume the header bytes changed and would parse again for every setter.
 
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
 
-/// Fold a sum of 16-bit words (a few dozen at most) to 16 bits with end-around carries.
+/// Fold a sum of at most 65537 16-bit words to 16 bits with end-around carries: the
+/// first fold leaves at most 0x1_fffe, the second at most 0xffff.
 #[inline(always)]
 pub fn csum_fold(sum: u64) -> u16 {
     let s = (sum & 0xffff) + (sum >> 16);
-    let s = (s & 0xffff) + (s >> 16);
     ((s & 0xffff) + (s >> 16)) as u16
 }
 
@@ -374,15 +376,6 @@ pub fn csum_replace32(hc: u16, old: u32, new: u32) -> u16 {
     )
 }
 
-/// Where an L4 header and its checksum live: TCP's checksum is always set; UDP's may be
-/// 0 (none, over IPv4). `l4` is bounds-checked up to the end of the checksum.
-#[derive(Clone, Copy)]
-struct L4Sum {
-    l4: usize,
-    at: usize,
-    udp: bool,
-}
-
 /// `p` as a value LLVM cannot recompute: a bounds check and the accesses it guards then
 /// use one register. Without it LLVM may rebuild `start + ihl + 16` from other registers
 /// for the access, and the verifier, which learns ranges per register lineage (id),
@@ -393,6 +386,24 @@ fn opaque(mut p: usize) -> usize {
     // SAFETY: a register move onto itself; touches no memory.
     unsafe { core::arch::asm!("{0} = {0}", inout(reg) p, options(pure, nomem, nostack)) };
     p
+}
+
+/// Where an L4 header and its checksum live: TCP's checksum is always set; UDP's may be
+/// 0 (none, over IPv4). `l4` is bounds-checked up to the end of the checksum.
+#[derive(Clone, Copy)]
+struct L4Sum {
+    l4: usize,
+    at: usize,
+    udp: bool,
+}
+
+/// The headers setters write, found once. Inner `None`: the packet has no such header;
+/// outer `None` (l4, icmp): it claims one that is cut short.
+#[derive(Clone, Copy)]
+struct Hdrs {
+    ip: Option<usize>,
+    l4: Option<Option<L4Sum>>,
+    icmp: Option<Option<usize>>,
 }
 
 impl Pkt {
@@ -429,44 +440,11 @@ impl Pkt {
         self.put::<u32>(off as usize, (v as u32).to_be())
     }
 
-    /// Write `v` at `at`, inside bytes the caller bounds-checked.
+    /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
+    /// TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
     #[inline(always)]
-    fn poke<T: Copy>(at: usize, v: T) {
-        // SAFETY: callers pass addresses inside the bytes `ipv4`/`l4`/a setter checked.
-        unsafe { ptr::write(at as *mut T, v) }
-    }
-
-    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words).
-    #[inline(always)]
-    fn fix16(at: usize, old: u16, new: u16, udp: bool) {
-        let hc: u16 = Self::field(at, 0);
-        if udp && hc == 0 {
-            return; // UDP over IPv4 without a checksum stays without one
-        }
-        let r = csum_replace16(hc, old, new);
-        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
-    }
-
-    #[inline(always)]
-    fn fix32(at: usize, old: u32, new: u32, udp: bool) {
-        let hc: u16 = Self::field(at, 0);
-        if udp && hc == 0 {
-            return;
-        }
-        let r = csum_replace32(hc, old, new);
-        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
-    }
-
-    /// The TCP/UDP checksum of this packet, bounds-checked; `Some(None)` when the packet
-    /// has none (not TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
-    #[inline(always)]
-    fn l4_sum(&self) -> Option<Option<L4Sum>> {
-        if let Some(h) = self.ipv4()? {
-            if u16::from_be(Self::field(h, 6)) & 0x1fff != 0 {
-                return Some(None);
-            }
-        }
-        let (l4, proto) = match self.l4()? {
+    fn l4_sum(&self, l4: Option<(usize, u8)>) -> Option<Option<L4Sum>> {
+        let (l4, proto) = match l4 {
             Some(x) => x,
             None => return Some(None),
         };
@@ -483,16 +461,98 @@ impl Pkt {
         Some(Some(L4Sum { l4, at, udp }))
     }
 
+    /// The ICMP/ICMPv6 header (type, code, checksum), bounds-checked.
+    #[inline(always)]
+    fn icmp(&self, l4: Option<(usize, u8)>) -> Option<Option<usize>> {
+        match l4 {
+            Some((l4, p)) if p == IPPROTO_ICMP || p == IPPROTO_ICMPV6 => {
+                let l4 = opaque(l4);
+                if l4 + 4 > self.end {
+                    return None;
+                }
+                Some(Some(l4))
+            }
+            _ => Some(None),
+        }
+    }
+
+    #[inline(always)]
+    fn hdrs(&self) -> Option<Hdrs> {
+        let ip = self.ipv4()?;
+        let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
+        let l4 = if first { self.l4()? } else { None };
+        Some(Hdrs {
+            ip,
+            l4: self.l4_sum(l4),
+            icmp: self.icmp(l4),
+        })
+    }
+}
+
+/// The packet as setters write it: `Pkt` plus its headers, found at the first setter.
+pub struct PktW<'a> {
+    pkt: &'a Pkt,
+    hdrs: core::cell::Cell<Option<Hdrs>>,
+}
+
+impl<'a> PktW<'a> {
+    #[inline(always)]
+    pub fn new(pkt: &'a Pkt) -> Self {
+        PktW {
+            pkt,
+            hdrs: core::cell::Cell::new(None),
+        }
+    }
+
+    #[inline(always)]
+    fn hdrs(&self) -> Option<Hdrs> {
+        if let Some(h) = self.hdrs.get() {
+            return Some(h);
+        }
+        let h = self.pkt.hdrs()?;
+        self.hdrs.set(Some(h));
+        Some(h)
+    }
+
+    /// Write `v` at `at`, inside bytes `Pkt::hdrs` or a setter bounds-checked.
+    #[inline(always)]
+    fn poke<T: Copy>(at: usize, v: T) {
+        // SAFETY: callers pass addresses inside checked header bytes.
+        unsafe { ptr::write(at as *mut T, v) }
+    }
+
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words).
+    #[inline(always)]
+    fn fix16(at: usize, old: u16, new: u16, udp: bool) {
+        let hc: u16 = Pkt::field(at, 0);
+        if udp && hc == 0 {
+            return; // UDP over IPv4 without a checksum stays without one
+        }
+        let r = csum_replace16(hc, old, new);
+        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+    }
+
+    #[inline(always)]
+    fn fix32(at: usize, old: u32, new: u32, udp: bool) {
+        let hc: u16 = Pkt::field(at, 0);
+        if udp && hc == 0 {
+            return;
+        }
+        let r = csum_replace32(hc, old, new);
+        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+    }
+
     /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
     /// checksum and the TCP/UDP checksum (the address is in its pseudo-header).
     #[inline(always)]
     fn set_ipv4_addr(&self, off: usize, v: u64) -> Option<()> {
-        let h = match self.ipv4()? {
+        let hd = self.hdrs()?;
+        let h = match hd.ip {
             Some(h) => h,
             None => return Some(()),
         };
-        let sum = self.l4_sum()?;
-        let old: u32 = Self::field(h, off);
+        let sum = hd.l4?;
+        let old: u32 = Pkt::field(h, off);
         let new = (v as u32).to_be();
         Self::poke(h + off, new);
         Self::fix32(h + 10, old, new, false);
@@ -516,10 +576,10 @@ impl Pkt {
     /// with the protocol).
     #[inline(always)]
     pub fn set_ip_ttl(&self, v: u64) -> Option<()> {
-        if let Some(h) = self.ipv4()? {
-            let old: u16 = Self::field(h, 8);
+        if let Some(h) = self.hdrs()?.ip {
+            let old: u16 = Pkt::field(h, 8);
             Self::poke(h + 8, v as u8);
-            Self::fix16(h + 10, old, Self::field(h, 8), false);
+            Self::fix16(h + 10, old, Pkt::field(h, 8), false);
         }
         Some(())
     }
@@ -528,15 +588,12 @@ impl Pkt {
     /// checksum (a UDP checksum of 0 stays 0).
     #[inline(always)]
     fn set_port(&self, off: usize, v: u64) -> Option<()> {
-        // bounds-checked past the ports; None: not TCP/UDP, or a non-first fragment
-        let s = match self.l4_sum()? {
-            Some(s) => s,
-            None => return Some(()),
-        };
-        let old: u16 = Self::field(s.l4, off);
-        let new = (v as u16).to_be();
-        Self::poke(s.l4 + off, new);
-        Self::fix16(s.at, old, new, s.udp);
+        if let Some(s) = self.hdrs()?.l4? {
+            let old: u16 = Pkt::field(s.l4, off);
+            let new = (v as u16).to_be();
+            Self::poke(s.l4 + off, new);
+            Self::fix16(s.at, old, new, s.udp);
+        }
         Some(())
     }
 
@@ -554,28 +611,24 @@ impl Pkt {
     /// shares a word with the code.
     #[inline(always)]
     pub fn set_icmp_type(&self, v: u64) -> Option<()> {
-        let l4 = match self.l4()? {
-            Some((l4, p)) if p == IPPROTO_ICMP || p == IPPROTO_ICMPV6 => opaque(l4),
-            _ => return Some(()),
-        };
-        if l4 + 4 > self.end {
-            return None;
+        if let Some(l4) = self.hdrs()?.icmp? {
+            let old: u16 = Pkt::field(l4, 0);
+            Self::poke(l4, v as u8);
+            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), false);
         }
-        let old: u16 = Self::field(l4, 0);
-        Self::poke(l4, v as u8);
-        Self::fix16(l4 + 2, old, Self::field(l4, 0), false);
         Some(())
     }
 
-    /// `(swap-macs ctx)`: Ethernet source and destination exchanged (no checksum covers them).
+    /// `(swap-macs ctx)`: Ethernet source and destination exchanged (no checksum covers
+    /// them).
     #[inline(always)]
     pub fn swap_macs(&self) -> Option<()> {
-        if self.start + ETH_HLEN > self.end {
+        let s = self.pkt.start;
+        if s + ETH_HLEN > self.pkt.end {
             return None;
         }
-        let s = self.start;
-        let (d0, d1): (u32, u16) = (Self::field(s, 0), Self::field(s, 4));
-        let (s0, s1): (u32, u16) = (Self::field(s, 6), Self::field(s, 10));
+        let (d0, d1): (u32, u16) = (Pkt::field(s, 0), Pkt::field(s, 4));
+        let (s0, s1): (u32, u16) = (Pkt::field(s, 6), Pkt::field(s, 10));
         Self::poke(s, s0);
         Self::poke(s + 4, s1);
         Self::poke(s + 6, d0);
@@ -587,8 +640,8 @@ impl Pkt {
     /// header and pseudo-header sums are the same words in another order).
     #[inline(always)]
     pub fn swap_ipv4(&self) -> Option<()> {
-        if let Some(h) = self.ipv4()? {
-            let (a, b): (u32, u32) = (Self::field(h, 12), Self::field(h, 16));
+        if let Some(h) = self.hdrs()?.ip {
+            let (a, b): (u32, u32) = (Pkt::field(h, 12), Pkt::field(h, 16));
             Self::poke(h + 12, b);
             Self::poke(h + 16, a);
         }
@@ -599,8 +652,8 @@ impl Pkt {
     /// unchanged, as for `swap_ipv4`).
     #[inline(always)]
     pub fn swap_l4_ports(&self) -> Option<()> {
-        if let Some(s) = self.l4_sum()? {
-            let (a, b): (u16, u16) = (Self::field(s.l4, 0), Self::field(s.l4, 2));
+        if let Some(s) = self.hdrs()?.l4? {
+            let (a, b): (u16, u16) = (Pkt::field(s.l4, 0), Pkt::field(s.l4, 2));
             Self::poke(s.l4, b);
             Self::poke(s.l4 + 2, a);
         }

@@ -7,6 +7,7 @@
 #[inline(always)]
 pub fn icmp_echo(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
+    let pw = crate::rt::PktW::new(&pkt);
     let t2 = pkt.ip_proto()?;
     let t3 = t2 == 1_u64;
     let mut t1 = t3;
@@ -21,9 +22,9 @@ pub fn icmp_echo(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
         t1 = t7;
     }
     if t1 {
-        pkt.swap_macs()?;
-        pkt.swap_ipv4()?;
-        pkt.set_icmp_type(0_u64)?;
+        pw.swap_macs()?;
+        pw.swap_ipv4()?;
+        pw.set_icmp_type(0_u64)?;
         if let Some(p) = crate::maps::echo_counts.get_ptr_mut(0_u32) {
             // SAFETY: a shared slot from a successful lookup, updated atomically.
             unsafe { crate::rt::atomic_add_u64(p, 1_u64) };
