@@ -163,4 +163,39 @@ def test_the_fixture_defbpf_tests_pass_in_the_kernel(tmp_path):
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (6, 0)
+    assert (data["passed"], data["failed"]) == (9, 0)
+
+
+def _ip_checksum(pkt: bytearray) -> None:
+    ihl = (pkt[14] & 15) * 4
+    pkt[24:26] = b"\0\0"
+    pkt[24:26] = struct.pack("!H", 0xFFFF ^ _fold(bytes(pkt[14:14 + ihl])))
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_fragments_and_cut_short_headers(tmp_path):
+    """A non-first IPv4 fragment has no L4 header: the address and TTL change (header
+    checksum fixed), the bytes where ports would be do not. A TCP header cut short before
+    its checksum: the default verdict, and not one byte written."""
+    require_kernel()
+    from tatara_build.runtime import bpftool
+    from tatara_build.runtime.probe import scratch_pins
+    from tatara_build.testing.runner import _prog_run
+    obj = _objects(tmp_path)
+    frag = bytearray(build(Packet(ipv4={"dst": "10.0.0.2"}, udp={"sport": 9, "dport": 53},
+                                  payload="tail")))
+    frag[20:22] = struct.pack("!H", 1)  # fragment offset 8 bytes
+    _ip_checksum(frag)
+    short = build(Packet(ipv4={"dst": "10.0.0.2"}, tcp={"sport": 9, "dport": 53}))[:14 + 20 + 10]
+    with scratch_pins("tatara-write-") as scratch:
+        assert bpftool.loadall(obj, scratch / "progs", scratch / "maps").ok
+        for prog, default in (("dns_nat", 2), ("dns_nat_tc", 0)):  # XDP_PASS, TC_ACT_OK
+            run, out = _prog_run(scratch / "progs" / prog, bytes(frag))
+            assert run.ok, run.stderr
+            assert out[30:34] == socket.inet_aton("10.0.0.53") and out[22] == 63
+            assert checksums_ok(out)["ipv4"]
+            assert out[34:] == frag[34:]  # ports, UDP checksum and payload untouched
+            run, out = _prog_run(scratch / "progs" / prog, short)
+            assert run.ok and json.loads(run.stdout)["retval"] == default, run.stdout
+            assert out == short
