@@ -346,8 +346,9 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
 // Setters find the headers once per run (`PktW`), at the first setter: after a write,
 // LLVM must assume the header bytes changed and would parse again for every setter.
 
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_ICMPV6: u8 = 58;
+// (own names: the read side may declare IPPROTO_ICMP* too)
+const W_PROTO_ICMP: u8 = 1;
+const W_PROTO_ICMPV6: u8 = 58;
 
 /// Fold a sum of at most 65537 16-bit words to 16 bits with end-around carries: the
 /// first fold leaves at most 0x1_fffe, the second at most 0xffff.
@@ -382,7 +383,7 @@ pub fn csum_replace32(hc: u16, old: u32, new: u32) -> u16 {
 /// refuses it (`invalid access to packet ... r=0`). One `rX = rX` (an empty asm would
 /// leave two BTF line records at one instruction, which the kernel refuses).
 #[inline(always)]
-fn opaque(mut p: usize) -> usize {
+fn pin_reg(mut p: usize) -> usize {
     // SAFETY: a register move onto itself; touches no memory.
     unsafe { core::arch::asm!("{0} = {0}", inout(reg) p, options(pure, nomem, nostack)) };
     p
@@ -409,7 +410,7 @@ struct Hdrs {
 impl Pkt {
     /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
     #[inline(always)]
-    fn put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
+    fn w_put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
         let p = self.start + off;
         let need = if off == 0 && core::mem::size_of::<T>() == 1 {
             2
@@ -427,23 +428,23 @@ impl Pkt {
 
     #[inline(always)]
     pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
-        self.put::<u8>(off as usize, v as u8)
+        self.w_put::<u8>(off as usize, v as u8)
     }
 
     #[inline(always)]
     pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
-        self.put::<u16>(off as usize, (v as u16).to_be())
+        self.w_put::<u16>(off as usize, (v as u16).to_be())
     }
 
     #[inline(always)]
     pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
-        self.put::<u32>(off as usize, (v as u32).to_be())
+        self.w_put::<u32>(off as usize, (v as u32).to_be())
     }
 
     /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
     /// TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
     #[inline(always)]
-    fn l4_sum(&self, l4: Option<(usize, u8)>) -> Option<Option<L4Sum>> {
+    fn w_l4_sum(&self, l4: Option<(usize, u8)>) -> Option<Option<L4Sum>> {
         let (l4, proto) = match l4 {
             Some(x) => x,
             None => return Some(None),
@@ -453,7 +454,7 @@ impl Pkt {
             IPPROTO_UDP => (6, true),
             _ => return Some(None),
         };
-        let l4 = opaque(l4);
+        let l4 = pin_reg(l4);
         if l4 + off + 2 > self.end {
             return None;
         }
@@ -463,10 +464,10 @@ impl Pkt {
 
     /// The ICMP/ICMPv6 header (type, code, checksum), bounds-checked.
     #[inline(always)]
-    fn icmp(&self, l4: Option<(usize, u8)>) -> Option<Option<usize>> {
+    fn w_icmp(&self, l4: Option<(usize, u8)>) -> Option<Option<usize>> {
         match l4 {
-            Some((l4, p)) if p == IPPROTO_ICMP || p == IPPROTO_ICMPV6 => {
-                let l4 = opaque(l4);
+            Some((l4, p)) if p == W_PROTO_ICMP || p == W_PROTO_ICMPV6 => {
+                let l4 = pin_reg(l4);
                 if l4 + 4 > self.end {
                     return None;
                 }
@@ -477,14 +478,14 @@ impl Pkt {
     }
 
     #[inline(always)]
-    fn hdrs(&self) -> Option<Hdrs> {
+    fn w_hdrs(&self) -> Option<Hdrs> {
         let ip = self.ipv4()?;
         let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
         let l4 = if first { self.l4()? } else { None };
         Some(Hdrs {
             ip,
-            l4: self.l4_sum(l4),
-            icmp: self.icmp(l4),
+            l4: self.w_l4_sum(l4),
+            icmp: self.w_icmp(l4),
         })
     }
 }
@@ -509,12 +510,12 @@ impl<'a> PktW<'a> {
         if let Some(h) = self.hdrs.get() {
             return Some(h);
         }
-        let h = self.pkt.hdrs()?;
+        let h = self.pkt.w_hdrs()?;
         self.hdrs.set(Some(h));
         Some(h)
     }
 
-    /// Write `v` at `at`, inside bytes `Pkt::hdrs` or a setter bounds-checked.
+    /// Write `v` at `at`, inside bytes `Pkt::w_hdrs` or a setter bounds-checked.
     #[inline(always)]
     fn poke<T: Copy>(at: usize, v: T) {
         // SAFETY: callers pass addresses inside checked header bytes.
