@@ -288,3 +288,16 @@ def test_icmp_echo_example_answers_a_real_ping(tmp_path):
             os.environ.pop("TATARA_STATE_DIR", None)
         else:
             os.environ["TATARA_STATE_DIR"] = saved
+
+
+def test_setters_in_a_helper_take_its_context_parameter(spec):
+    d = spec({"a.tlisp": '(defbpf-program :name "p" :kind :tc :attach (:target "e" :direction '
+                         '"ingress") :source "a.tlisp:f")\n'
+                         '(defbpf-policy :name "pol" :description "d" :programs ("p"))\n'
+                         '(bpf-fn hop (c) (set-ip-ttl c (- (ip-ttl c) 1)))\n'
+                         '(bpf-fn f (ctx) (hop ctx) (return :tc-act-ok))\n'})
+    r = run_cli("check", str(d / "a.tlisp"))
+    assert r.returncode == 0, r.stderr
+    from tatara_build.cli.render import render_files
+    body = render_files([d])[0]["pol/src/bodies.rs"].decode()
+    assert "pw.set_ip_ttl(t" in body
