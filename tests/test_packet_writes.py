@@ -301,3 +301,47 @@ def test_setters_in_a_helper_take_its_context_parameter(spec):
     from tatara_build.cli.render import render_files
     body = render_files([d])[0]["pol/src/bodies.rs"].decode()
     assert "pw.set_ip_ttl(t" in body
+
+
+def _udp_sum_field(pkt: bytearray) -> None:
+    """Set the UDP checksum of an Ethernet/IPv4/UDP packet to the correct value."""
+    ihl = (pkt[14] & 15) * 4
+    at = 14 + ihl
+    pkt[at + 6:at + 8] = b"\0\0"
+    ip, l4 = bytes(pkt[14:at]), bytes(pkt[at:])
+    pseudo = ip[12:20] + bytes([0, 17]) + struct.pack("!H", len(l4))
+    pkt[at + 6:at + 8] = struct.pack("!H", 0xFFFF ^ _fold(pseudo + l4))
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_a_udp_checksum_that_computes_to_zero_is_sent_as_ffff(tmp_path):
+    """Payload bytes chosen so the rewritten packet's UDP sum is 0xffff: its checksum
+    computes to 0, which in UDP means "none", so the program must write 0xffff."""
+    require_kernel()
+    from tatara_build.runtime import bpftool
+    from tatara_build.runtime.probe import scratch_pins
+    from tatara_build.testing.runner import _prog_run
+    obj = _objects(tmp_path)
+    base = Packet(ipv4={"src": "10.0.0.1", "dst": "10.0.0.2", "ttl": 64},
+                  udp={"sport": 40000, "dport": 53}, payload="abcd0000")
+    after = bytearray(build(base.model_copy(update={
+        "ipv4": base.ipv4.model_copy(update={"dst": "10.0.0.53", "ttl": 63}),
+        "udp": base.udp.model_copy(update={"sport": 2000, "dport": 5353})})))
+    after[-2:] = b"\0\0"
+    ihl = (after[14] & 15) * 4
+    l4 = bytes(after[14 + ihl:])
+    l4 = l4[:6] + b"\0\0" + l4[8:]
+    pseudo = bytes(after[26:34]) + bytes([0, 17]) + struct.pack("!H", len(l4))
+    fill = 0xFFFF ^ _fold(pseudo + l4)  # makes the rewritten packet's sum 0xffff
+    pkt = bytearray(build(base))
+    pkt[-2:] = struct.pack("!H", fill)
+    _udp_sum_field(pkt)
+    assert pkt[14 + ihl + 6:14 + ihl + 8] != b"\0\0"
+    with scratch_pins("tatara-write-") as scratch:
+        assert bpftool.loadall(obj, scratch / "progs", scratch / "maps").ok
+        for prog in ("dns_nat", "dns_nat_tc"):
+            run, out = _prog_run(scratch / "progs" / prog, bytes(pkt))
+            assert run.ok, run.stderr
+            assert out[14 + ihl + 6:14 + ihl + 8] == b"\xff\xff", out.hex()
+            assert all(checksums_ok(out).values())

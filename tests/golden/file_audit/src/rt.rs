@@ -389,13 +389,15 @@ fn pin_reg(mut p: usize) -> usize {
     p
 }
 
-/// Where an L4 header and its checksum live: TCP's checksum is always set; UDP's may be
-/// 0 (none, over IPv4). `l4` is bounds-checked up to the end of the checksum.
+/// Where an L4 header and its checksum live, `l4` bounds-checked up to the end of the
+/// checksum. TCP's checksum is always set; UDP's may be 0 (none, over IPv4) and is
+/// never computed as 0 (sent as 0xffff): `zero` is 0xffff for UDP, 0 for TCP, so both
+/// rules are one test each without a branch on the protocol.
 #[derive(Clone, Copy)]
 struct L4Sum {
     l4: usize,
     at: usize,
-    udp: bool,
+    zero: u16,
 }
 
 /// The headers setters write, found once. Inner `None`: the packet has no such header;
@@ -449,9 +451,9 @@ impl Pkt {
             Some(x) => x,
             None => return Some(None),
         };
-        let (off, udp) = match proto {
-            IPPROTO_TCP => (16, false),
-            IPPROTO_UDP => (6, true),
+        let (off, zero) = match proto {
+            IPPROTO_TCP => (16, 0),
+            IPPROTO_UDP => (6, 0xffff),
             _ => return Some(None),
         };
         let l4 = pin_reg(l4);
@@ -459,7 +461,7 @@ impl Pkt {
             return None;
         }
         let at = l4 + off;
-        Some(Some(L4Sum { l4, at, udp }))
+        Some(Some(L4Sum { l4, at, zero }))
     }
 
     /// The ICMP/ICMPv6 header (type, code, checksum), bounds-checked.
@@ -522,25 +524,26 @@ impl<'a> PktW<'a> {
         unsafe { ptr::write(at as *mut T, v) }
     }
 
-    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words).
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words);
+    /// `zero` as in `L4Sum` (0 for the IPv4 header and ICMP).
     #[inline(always)]
-    fn fix16(at: usize, old: u16, new: u16, udp: bool) {
+    fn fix16(at: usize, old: u16, new: u16, zero: u16) {
         let hc: u16 = Pkt::field(at, 0);
-        if udp && hc == 0 {
+        if hc | !zero == 0 {
             return; // UDP over IPv4 without a checksum stays without one
         }
         let r = csum_replace16(hc, old, new);
-        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+        Self::poke(at, if r == 0 { zero } else { r });
     }
 
     #[inline(always)]
-    fn fix32(at: usize, old: u32, new: u32, udp: bool) {
+    fn fix32(at: usize, old: u32, new: u32, zero: u16) {
         let hc: u16 = Pkt::field(at, 0);
-        if udp && hc == 0 {
+        if hc | !zero == 0 {
             return;
         }
         let r = csum_replace32(hc, old, new);
-        Self::poke(at, if udp && r == 0 { 0xffff } else { r });
+        Self::poke(at, if r == 0 { zero } else { r });
     }
 
     /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
@@ -556,9 +559,9 @@ impl<'a> PktW<'a> {
         let old: u32 = Pkt::field(h, off);
         let new = (v as u32).to_be();
         Self::poke(h + off, new);
-        Self::fix32(h + 10, old, new, false);
+        Self::fix32(h + 10, old, new, 0);
         if let Some(s) = sum {
-            Self::fix32(s.at, old, new, s.udp);
+            Self::fix32(s.at, old, new, s.zero);
         }
         Some(())
     }
@@ -580,7 +583,7 @@ impl<'a> PktW<'a> {
         if let Some(h) = self.hdrs()?.ip {
             let old: u16 = Pkt::field(h, 8);
             Self::poke(h + 8, v as u8);
-            Self::fix16(h + 10, old, Pkt::field(h, 8), false);
+            Self::fix16(h + 10, old, Pkt::field(h, 8), 0);
         }
         Some(())
     }
@@ -593,7 +596,7 @@ impl<'a> PktW<'a> {
             let old: u16 = Pkt::field(s.l4, off);
             let new = (v as u16).to_be();
             Self::poke(s.l4 + off, new);
-            Self::fix16(s.at, old, new, s.udp);
+            Self::fix16(s.at, old, new, s.zero);
         }
         Some(())
     }
@@ -615,7 +618,7 @@ impl<'a> PktW<'a> {
         if let Some(l4) = self.hdrs()?.icmp? {
             let old: u16 = Pkt::field(l4, 0);
             Self::poke(l4, v as u8);
-            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), false);
+            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), 0);
         }
         Some(())
     }
