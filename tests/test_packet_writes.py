@@ -231,63 +231,64 @@ print(got)
 '''
 
 
+def _sh(*argv: str):
+    import subprocess
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def _two_netns(a: str, b: str) -> None:
+    """`eth0` in netns `a` (10.77.0.1) wired to `eth0` in netns `b` (10.77.0.2), whose
+    kernel ignores echo requests."""
+    for cmd in (("ip", "netns", "add", a), ("ip", "netns", "add", b),
+                ("ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+                 "netns", b),
+                ("ip", "-n", a, "addr", "add", "10.77.0.1/24", "dev", "eth0"),
+                ("ip", "-n", b, "addr", "add", "10.77.0.2/24", "dev", "eth0"),
+                ("ip", "-n", a, "link", "set", "eth0", "up"),
+                ("ip", "-n", b, "link", "set", "eth0", "up"),
+                ("ip", "netns", "exec", b, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")):
+        assert _sh(*cmd).returncode == 0, cmd
+
+
 @pytest.mark.kernel
 @pytest.mark.compile
-def test_icmp_echo_example_answers_a_real_ping(tmp_path):
+def test_icmp_echo_example_answers_a_real_ping(tmp_path, monkeypatch):
     """examples/icmp-echo.tlisp applied on `eth0` of one netns answers pings from another
     (its kernel ignores echo requests, so every reply is the program's XDP_TX) with valid
     checksums; after `detach` nothing answers. The pinging side runs the same policy too:
     a veth delivers XDP_TX frames only to a peer with XDP (or GRO) enabled."""
     require_kernel()
     import os
-    import subprocess
-    examples = ROOT / "examples" / "icmp-echo.tlisp"
-    out = tmp_path / "out"
-    r = run_cli("build", str(examples), "-o", str(out), "--target-dir", str(BUILD_TARGET))
+    example, out = ROOT / "examples" / "icmp-echo.tlisp", tmp_path / "out"
+    r = run_cli("build", str(example), "-o", str(out), "--target-dir", str(BUILD_TARGET))
     assert r.returncode == 0, r.stderr[-2000:]
     tag = os.getpid() % 100000
     a, b = f"twa{tag}", f"twb{tag}"
 
-    def sh(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, capture_output=True, text=True, check=False)
-
-    def tool(verb: str, ns: str) -> subprocess.CompletedProcess:
-        os.environ["TATARA_STATE_DIR"] = str(tmp_path / f"state-{ns}")
-        return run_cli(verb, "icmp-echo", str(examples), "--artifacts", str(out / "artifacts"),
+    def tool(verb: str, ns: str):
+        monkeypatch.setenv("TATARA_STATE_DIR", str(tmp_path / f"state-{ns}"))
+        return run_cli(verb, "icmp-echo", str(example), "--artifacts", str(out / "artifacts"),
                        "--pin-root", f"/sys/fs/bpf/{ns}", "--netns", ns)
 
-    saved = os.environ.get("TATARA_STATE_DIR")
     try:
-        for cmd in (("ip", "netns", "add", a), ("ip", "netns", "add", b),
-                    ("ip", "-n", a, "link", "add", "eth0", "type", "veth", "peer", "name",
-                     "eth0", "netns", b),
-                    ("ip", "-n", a, "addr", "add", "10.77.0.1/24", "dev", "eth0"),
-                    ("ip", "-n", b, "addr", "add", "10.77.0.2/24", "dev", "eth0"),
-                    ("ip", "-n", a, "link", "set", "eth0", "up"),
-                    ("ip", "-n", b, "link", "set", "eth0", "up"),
-                    ("ip", "netns", "exec", b, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")):
-            assert sh(*cmd).returncode == 0, cmd
+        _two_netns(a, b)
         for ns in (b, a):
             r = tool("apply", ns)
             assert r.returncode == 0, r.stdout + r.stderr
-        ping = sh("ip", "netns", "exec", a, "python3", "-c", PING, "10.77.0.2", "3")
+        ping = _sh("ip", "netns", "exec", a, "python3", "-c", PING, "10.77.0.2", "3")
         assert ping.stdout.strip() == "3", ping.stdout + ping.stderr
-        dump = sh("bpftool", "-j", "map", "lookup", "pinned",
+        got = _sh("bpftool", "-j", "map", "lookup", "pinned",
                   f"/sys/fs/bpf/{b}/icmp_echo/maps/echo_counts", "key", "0", "0", "0", "0")
-        assert int.from_bytes(bytes(int(x, 16) for x in json.loads(dump.stdout)["value"]),
-                              "little") == 3, dump.stdout
+        value = bytes(int(x, 16) for x in json.loads(got.stdout)["value"])
+        assert int.from_bytes(value, "little") == 3, got.stdout
         assert tool("detach", b).returncode == 0
-        ping = sh("ip", "netns", "exec", a, "python3", "-c", PING, "10.77.0.2", "1")
+        ping = _sh("ip", "netns", "exec", a, "python3", "-c", PING, "10.77.0.2", "1")
         assert ping.stdout.strip() == "0", ping.stdout + ping.stderr
     finally:
         for ns in (a, b):
             tool("detach", ns)
-            sh("ip", "netns", "del", ns)
-            sh("rmdir", f"/sys/fs/bpf/{ns}")
-        if saved is None:
-            os.environ.pop("TATARA_STATE_DIR", None)
-        else:
-            os.environ["TATARA_STATE_DIR"] = saved
+            _sh("ip", "netns", "del", ns)
+            _sh("rmdir", f"/sys/fs/bpf/{ns}")
 
 
 def test_setters_in_a_helper_take_its_context_parameter(spec):
