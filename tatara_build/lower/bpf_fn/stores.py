@@ -60,6 +60,8 @@ def lower_store(low: Lowering, op: str, node: Node, args: list[Node], want: bool
     method, bits = T.STORES[op]
     off = low.as_u64(args[1])
     value = _value(low, args[2], bits, f"`{op}` writes {bits // 8} byte(s): the value")
+    if args[1].kind != "int":  # computed: bounded and checked in one register (rt.rs)
+        method = method.replace("store_", "store_var_")
     low.emit(f"pkt.{method}({off}, {value})?;")
     return Val("", Ty.UNIT)
 

@@ -349,6 +349,8 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
 // (own names: the read side may declare IPPROTO_ICMP* too)
 const W_PROTO_ICMP: u8 = 1;
 const W_PROTO_ICMPV6: u8 = 58;
+/// The largest computed offset a store may start at (no linear packet is longer).
+const W_MAX_VAR_OFF: u64 = 0xfff0;
 
 /// Fold a sum of at most 65537 16-bit words to 16 bits with end-around carries: the
 /// first fold leaves at most 0x1_fffe, the second at most 0xffff.
@@ -426,6 +428,38 @@ impl Pkt {
         // program kind has writable direct packet access (checked when lowering).
         unsafe { ptr::write(p as *mut T, v) };
         Some(())
+    }
+
+    /// A store at a computed offset: the offset is bounded first (the verifier accepts a
+    /// packet pointer plus a variable part only while that part is known to be at most
+    /// 0xffff) and kept in one register for the bound, the check and the store.
+    #[inline(always)]
+    fn w_put_var<T: Copy>(&self, off: u64, v: T) -> Option<()> {
+        if off > W_MAX_VAR_OFF {
+            return None;
+        }
+        let p = pin_reg(self.start + pin_reg(off as usize));
+        if p + core::mem::size_of::<T>() > self.end {
+            return None;
+        }
+        // SAFETY: as in `w_put`: [p, p + size_of::<T>()) is inside the packet.
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u8>(off, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_var_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u16>(off, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u32>(off, (v as u32).to_be())
     }
 
     #[inline(always)]
