@@ -348,3 +348,24 @@ def test_a_udp_checksum_that_computes_to_zero_is_sent_as_ffff(tmp_path):
             assert run.ok, run.stderr
             assert out[14 + ihl + 6:14 + ihl + 8] == b"\xff\xff", out.hex()
             assert all(checksums_ok(out).values())
+
+
+def _tc_egress(spec, body: str):
+    return spec({"a.tlisp": '(defbpf-program :name "p" :kind :tc :attach (:target "e" '
+                            ':direction "egress") :source "a.tlisp:f")\n'
+                            '(defbpf-policy :name "pol" :description "d" :programs ("p"))\n'
+                            f'(bpf-fn f (ctx)\n  {body}\n  (return :tc-act-ok))\n'})
+
+
+@pytest.mark.parametrize("form", ["(set-l4-dport ctx 53)", "(set-ipv4-src ctx 1)"])
+def test_tcp_udp_checksum_setters_are_refused_on_tc_egress(spec, form):
+    r = run_cli("check", str(_tc_egress(spec, form) / "a.tlisp"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "a.tlisp:4:3" in r.stderr and "on egress: locally sent TCP/UDP packets" in r.stderr
+    assert "rewrite on ingress, or in xdp" in r.stderr
+
+
+def test_setters_without_a_tcp_udp_checksum_work_on_tc_egress(spec):
+    d = _tc_egress(spec, "(set-ip-ttl ctx 9) (swap-l4-ports ctx) (store-u8 ctx 0 1)")
+    r = run_cli("check", str(d / "a.tlisp"))
+    assert r.returncode == 0, r.stderr

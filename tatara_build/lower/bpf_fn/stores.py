@@ -71,6 +71,11 @@ def lower_setter(low: Lowering, op: str, node: Node, args: list[Node], want: boo
     setter = T.SETTERS[op]
     _shape(low, node, args, "value" if setter.bits else "")
     _writable(low, op, node)
+    if setter.l4_sum and low.kind.kernel_type in T.PARTIAL_CSUM_EGRESS \
+            and low.program.attach.direction == "egress":
+        raise LowerError(f"`({op} …)` on egress: locally sent TCP/UDP packets there carry a "
+                         "partial checksum (CHECKSUM_PARTIAL) that a full-checksum fix-up "
+                         "would corrupt", node, "rewrite on ingress, or in xdp")
     if setter.needs_eth and not low.kind.has_ethernet:
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
