@@ -105,6 +105,44 @@ CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
                                ("ingress_ifindex", "rx_queue_index")}),
 }
 
+# Packet writes (lower/bpf_fn/stores.py). Kernel program types with writable direct
+# packet access (the verifier's may_access_direct_pkt_data: cgroup_skb is read-only,
+# socket filters have none).
+PACKET_WRITES = frozenset({"xdp", "sched_cls"})
+STORES = {"store-u8": ("store_u8", 8), "store-u16": ("store_u16", 16),
+          "store-u32": ("store_u32", 32)}
+
+
+# Kernel program types whose egress packets may carry a CHECKSUM_PARTIAL L4 checksum (the
+# field holds the pseudo-header sum for the NIC to finish): a setter's full-checksum
+# update would be wrong there, so L4 setters are refused on egress.
+PARTIAL_CSUM_EGRESS = frozenset({"sched_cls"})
+
+
+@dataclass(frozen=True)
+class Setter:
+    """A packet field setter: its Pkt method, the value's width (0: takes no value), and
+    whether it updates a TCP/UDP checksum."""
+
+    method: str
+    bits: int = 0
+    needs_eth: bool = False
+    doc: str = ""
+    l4_sum: bool = False
+
+
+SETTERS: dict[str, Setter] = {
+    "set-ipv4-src": Setter("set_ipv4_src", 32, doc="IPv4 header and TCP/UDP checksums fixed", l4_sum=True),
+    "set-ipv4-dst": Setter("set_ipv4_dst", 32, doc="IPv4 header and TCP/UDP checksums fixed", l4_sum=True),
+    "set-ip-ttl": Setter("set_ip_ttl", 8, doc="IPv4 header checksum fixed"),
+    "set-l4-sport": Setter("set_l4_sport", 16, doc="TCP/UDP checksum fixed (UDP 0 stays 0)", l4_sum=True),
+    "set-l4-dport": Setter("set_l4_dport", 16, doc="TCP/UDP checksum fixed (UDP 0 stays 0)", l4_sum=True),
+    "set-icmp-type": Setter("set_icmp_type", 8, doc="ICMP/ICMPv6 checksum fixed"),
+    "swap-macs": Setter("swap_macs", needs_eth=True, doc="Ethernet src <-> dst"),
+    "swap-ipv4": Setter("swap_ipv4", doc="IPv4 src <-> dst (no checksum changes)"),
+    "swap-l4-ports": Setter("swap_l4_ports", doc="TCP/UDP sport <-> dport (no checksum changes)"),
+}
+
 # Kernel task fields, `(task-field NAME [task])` (lower/bpf_fn/task.py): the (struct, field)
 # hops each reads; every hop but the last reads a pointer. Offsets are load-time config:
 # each hop reads its offset from a `.rodata` symbol KOFF_PREFIX + PROGRAM__STRUCT__FIELD that

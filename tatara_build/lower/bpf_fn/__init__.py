@@ -2,9 +2,9 @@
 
 `core` holds the lowering state (scopes, types, conversions); each form lives in
 a small module that registers its handler in `registry.FORMS` (control, ops,
-mapops, packet, helpers, context, task). No `unwrap`, no indexing, no panics in the output. Every
-error is a diagnostic at the form's file:line:col, with upstream's LowerError
-texts where upstream has one.
+mapops, packet, helpers, context, stores, task). No `unwrap`, no indexing, no panics in
+the output. Every error is a diagnostic at the form's file:line:col, with upstream's
+LowerError texts where upstream has one.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     ops,
     packet,
     records,
+    stores,
     task,
 )
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
@@ -66,6 +67,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
+    if low.uses_setters:
+        lines.insert(0, stores.PKTW_INIT)
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,

@@ -97,6 +97,7 @@ class Lowering:
     names: LocalNames = field(default_factory=LocalNames)
     uses_pkt: bool = False
     uses_ctx: bool = False
+    uses_setters: bool = False  # a packet field setter (stores.py) needs `pw`
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
     loops: list = field(default_factory=list)  # enclosing loops, innermost last (loops.Frame)
     loop_vars: set[str] = field(default_factory=set)  # loop counters' Rust names (not `set`)

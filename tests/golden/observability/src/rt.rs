@@ -387,6 +387,371 @@ impl Pkt {
     }
 }
 
+// --- Packet writes: stores, field setters, incremental checksums -------------------------
+//
+// Stores mirror the reads: one bounds check against `end`, then a plain store (xdp and
+// sched_cls have writable direct packet access; the kernel refuses writes elsewhere).
+// Setters change one header field and fix every checksum that covers it with RFC 1624's
+// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet. The
+// ones'-complement sum does not depend on byte order, so words are summed as they lie in
+// memory and the result is stored back the same way. A setter on a packet without the
+// header does nothing; a header cut short returns the default verdict before any write.
+// Setters find the headers once per run (`PktW`), at the first setter: after a write,
+// LLVM must assume the header bytes changed and would parse again for every setter.
+
+// (own names: the read side may declare IPPROTO_ICMP* too)
+const W_PROTO_ICMP: u8 = 1;
+const W_PROTO_ICMPV6: u8 = 58;
+/// The largest computed offset a store may start at (no linear packet is longer).
+const W_MAX_VAR_OFF: u64 = 0xfff0;
+
+/// Fold a sum of at most 65537 16-bit words to 16 bits with end-around carries: the
+/// first fold leaves at most 0x1_fffe, the second at most 0xffff.
+#[inline(always)]
+pub fn csum_fold(sum: u64) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// RFC 1624 eqn. 3: checksum `hc` after one 16-bit word changes from `old` to `new`.
+#[inline(always)]
+pub fn csum_replace16(hc: u16, old: u16, new: u16) -> u16 {
+    !csum_fold(u64::from(!hc) + u64::from(!old) + u64::from(new))
+}
+
+/// RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words), e.g. an IPv4 address.
+#[inline(always)]
+pub fn csum_replace32(hc: u16, old: u32, new: u32) -> u16 {
+    let (o, n) = (!old, new);
+    !csum_fold(
+        u64::from(!hc)
+            + u64::from(o & 0xffff)
+            + u64::from(o >> 16)
+            + u64::from(n & 0xffff)
+            + u64::from(n >> 16),
+    )
+}
+
+/// `p` as a value LLVM cannot recompute: a bounds check and the accesses it guards then
+/// use one register. Without it LLVM may rebuild `start + ihl + 16` from other registers
+/// for the access, and the verifier, which learns ranges per register lineage (id),
+/// refuses it (`invalid access to packet ... r=0`). One `rX = rX` (an empty asm would
+/// leave two BTF line records at one instruction, which the kernel refuses).
+#[inline(always)]
+fn pin_reg(mut p: usize) -> usize {
+    // SAFETY: a register move onto itself; touches no memory.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) p, options(pure, nomem, nostack)) };
+    p
+}
+
+/// Where an L4 header and its checksum live, `l4` bounds-checked up to the end of the
+/// checksum. TCP's checksum is always set; UDP's may be 0 (none, over IPv4) and is
+/// never computed as 0 (sent as 0xffff): `zero` is 0xffff for UDP, 0 for TCP, so both
+/// rules are one test each without a branch on the protocol.
+#[derive(Clone, Copy)]
+struct L4Sum {
+    l4: usize,
+    at: usize,
+    zero: u16,
+}
+
+/// The headers setters write, found once. Inner `None`: the packet has no such header;
+/// outer `None` (l4, icmp): it claims one that is cut short.
+#[derive(Clone, Copy)]
+struct Hdrs {
+    ip: Option<usize>,
+    l4: Option<Option<L4Sum>>,
+    icmp: Option<Option<usize>>,
+}
+
+impl Pkt {
+    /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
+    #[inline(always)]
+    fn w_put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
+        let p = self.start + off;
+        let need = if off == 0 && core::mem::size_of::<T>() == 1 {
+            2
+        } else {
+            core::mem::size_of::<T>()
+        };
+        if p + need > self.end {
+            return None;
+        }
+        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet, and the
+        // program kind has writable direct packet access (checked when lowering).
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    /// A store at a computed offset: the offset is bounded first (the verifier accepts a
+    /// packet pointer plus a variable part only while that part is known to be at most
+    /// 0xffff) and kept in one register for the bound, the check and the store.
+    #[inline(always)]
+    fn w_put_var<T: Copy>(&self, off: u64, v: T) -> Option<()> {
+        if off > W_MAX_VAR_OFF {
+            return None;
+        }
+        let p = pin_reg(self.start + pin_reg(off as usize));
+        if p + core::mem::size_of::<T>() > self.end {
+            return None;
+        }
+        // SAFETY: as in `w_put`: [p, p + size_of::<T>()) is inside the packet.
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u8>(off, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_var_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u16>(off, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u32>(off, (v as u32).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u8>(off as usize, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u16>(off as usize, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u32>(off as usize, (v as u32).to_be())
+    }
+
+    /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
+    /// TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
+    #[inline(always)]
+    fn w_l4_sum(&self, l4: Option<(usize, u8)>) -> Option<Option<L4Sum>> {
+        let (l4, proto) = match l4 {
+            Some(x) => x,
+            None => return Some(None),
+        };
+        let (off, zero) = match proto {
+            IPPROTO_TCP => (16, 0),
+            IPPROTO_UDP => (6, 0xffff),
+            _ => return Some(None),
+        };
+        let l4 = pin_reg(l4);
+        if l4 + off + 2 > self.end {
+            return None;
+        }
+        let at = l4 + off;
+        Some(Some(L4Sum { l4, at, zero }))
+    }
+
+    /// The ICMP/ICMPv6 header (type, code, checksum), bounds-checked.
+    #[inline(always)]
+    fn w_icmp(&self, l4: Option<(usize, u8)>) -> Option<Option<usize>> {
+        match l4 {
+            Some((l4, p)) if p == W_PROTO_ICMP || p == W_PROTO_ICMPV6 => {
+                let l4 = pin_reg(l4);
+                if l4 + 4 > self.end {
+                    return None;
+                }
+                Some(Some(l4))
+            }
+            _ => Some(None),
+        }
+    }
+
+    #[inline(always)]
+    fn w_hdrs(&self) -> Option<Hdrs> {
+        let ip = self.ipv4()?;
+        let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
+        let l4 = if first { self.l4()? } else { None };
+        Some(Hdrs {
+            ip,
+            l4: self.w_l4_sum(l4),
+            icmp: self.w_icmp(l4),
+        })
+    }
+}
+
+/// The packet as setters write it: `Pkt` plus its headers, found at the first setter.
+pub struct PktW<'a> {
+    pkt: &'a Pkt,
+    hdrs: core::cell::Cell<Option<Hdrs>>,
+}
+
+impl<'a> PktW<'a> {
+    #[inline(always)]
+    pub fn new(pkt: &'a Pkt) -> Self {
+        PktW {
+            pkt,
+            hdrs: core::cell::Cell::new(None),
+        }
+    }
+
+    #[inline(always)]
+    fn hdrs(&self) -> Option<Hdrs> {
+        if let Some(h) = self.hdrs.get() {
+            return Some(h);
+        }
+        let h = self.pkt.w_hdrs()?;
+        self.hdrs.set(Some(h));
+        Some(h)
+    }
+
+    /// Write `v` at `at`, inside bytes `Pkt::w_hdrs` or a setter bounds-checked.
+    #[inline(always)]
+    fn poke<T: Copy>(at: usize, v: T) {
+        // SAFETY: callers pass addresses inside checked header bytes.
+        unsafe { ptr::write(at as *mut T, v) }
+    }
+
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words);
+    /// `zero` as in `L4Sum` (0 for the IPv4 header and ICMP).
+    #[inline(always)]
+    fn fix16(at: usize, old: u16, new: u16, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return; // UDP over IPv4 without a checksum stays without one
+        }
+        let r = csum_replace16(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
+    #[inline(always)]
+    fn fix32(at: usize, old: u32, new: u32, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return;
+        }
+        let r = csum_replace32(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
+    /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
+    /// checksum and the TCP/UDP checksum (the address is in its pseudo-header).
+    #[inline(always)]
+    fn set_ipv4_addr(&self, off: usize, v: u64) -> Option<()> {
+        let hd = self.hdrs()?;
+        let h = match hd.ip {
+            Some(h) => h,
+            None => return Some(()),
+        };
+        let sum = hd.l4?;
+        let old: u32 = Pkt::field(h, off);
+        let new = (v as u32).to_be();
+        Self::poke(h + off, new);
+        Self::fix32(h + 10, old, new, 0);
+        if let Some(s) = sum {
+            Self::fix32(s.at, old, new, s.zero);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_src(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(12, v)
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_dst(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(16, v)
+    }
+
+    /// `(set-ip-ttl ctx v)`: the TTL and the IPv4 header checksum (TTL shares a word
+    /// with the protocol).
+    #[inline(always)]
+    pub fn set_ip_ttl(&self, v: u64) -> Option<()> {
+        if let Some(h) = self.hdrs()?.ip {
+            let old: u16 = Pkt::field(h, 8);
+            Self::poke(h + 8, v as u8);
+            Self::fix16(h + 10, old, Pkt::field(h, 8), 0);
+        }
+        Some(())
+    }
+
+    /// `(set-l4-sport ctx v)` / `(set-l4-dport ctx v)`: a TCP/UDP port and the L4
+    /// checksum (a UDP checksum of 0 stays 0).
+    #[inline(always)]
+    fn set_port(&self, off: usize, v: u64) -> Option<()> {
+        if let Some(s) = self.hdrs()?.l4? {
+            let old: u16 = Pkt::field(s.l4, off);
+            let new = (v as u16).to_be();
+            Self::poke(s.l4 + off, new);
+            Self::fix16(s.at, old, new, s.zero);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_l4_sport(&self, v: u64) -> Option<()> {
+        self.set_port(0, v)
+    }
+
+    #[inline(always)]
+    pub fn set_l4_dport(&self, v: u64) -> Option<()> {
+        self.set_port(2, v)
+    }
+
+    /// `(set-icmp-type ctx v)`: the ICMP (or ICMPv6) type and its checksum; the type
+    /// shares a word with the code.
+    #[inline(always)]
+    pub fn set_icmp_type(&self, v: u64) -> Option<()> {
+        if let Some(l4) = self.hdrs()?.icmp? {
+            let old: u16 = Pkt::field(l4, 0);
+            Self::poke(l4, v as u8);
+            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), 0);
+        }
+        Some(())
+    }
+
+    /// `(swap-macs ctx)`: Ethernet source and destination exchanged (no checksum covers
+    /// them).
+    #[inline(always)]
+    pub fn swap_macs(&self) -> Option<()> {
+        let s = self.pkt.start;
+        if s + ETH_HLEN > self.pkt.end {
+            return None;
+        }
+        let (d0, d1): (u32, u16) = (Pkt::field(s, 0), Pkt::field(s, 4));
+        let (s0, s1): (u32, u16) = (Pkt::field(s, 6), Pkt::field(s, 10));
+        Self::poke(s, s0);
+        Self::poke(s + 4, s1);
+        Self::poke(s + 6, d0);
+        Self::poke(s + 10, d1);
+        Some(())
+    }
+
+    /// `(swap-ipv4 ctx)`: IPv4 source and destination exchanged; no checksum changes (the
+    /// header and pseudo-header sums are the same words in another order).
+    #[inline(always)]
+    pub fn swap_ipv4(&self) -> Option<()> {
+        if let Some(h) = self.hdrs()?.ip {
+            let (a, b): (u32, u32) = (Pkt::field(h, 12), Pkt::field(h, 16));
+            Self::poke(h + 12, b);
+            Self::poke(h + 16, a);
+        }
+        Some(())
+    }
+
+    /// `(swap-l4-ports ctx)`: TCP/UDP source and destination ports exchanged (checksums
+    /// unchanged, as for `swap_ipv4`).
+    #[inline(always)]
+    pub fn swap_l4_ports(&self) -> Option<()> {
+        if let Some(s) = self.hdrs()?.l4? {
+            let (a, b): (u16, u16) = (Pkt::field(s.l4, 0), Pkt::field(s.l4, 2));
+            Self::poke(s.l4, b);
+            Self::poke(s.l4 + 2, a);
+        }
+        Some(())
+    }
+}
+
 // --- Kernel task fields (`(task-field …)`, probe-read-kernel; lower/bpf_fn/task.py) ---
 
 /// The build's value of a field-offset static: the runtime writes the running kernel's
