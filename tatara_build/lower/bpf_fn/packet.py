@@ -66,6 +66,8 @@ def lower_accessor(low: Lowering, op: str, node: Node, args: list[Node], want: b
     if needs_eth and not low.kind.has_ethernet:
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
+    if op in T.ACCESSOR_BYTES:
+        return Val(low.temp(f"pkt.{method}()?"), Ty.BYTES, T.ACCESSOR_BYTES[op])
     return Val(low.temp(f"pkt.{method}()?"), Ty.U64)
 
 

@@ -3,8 +3,10 @@
 //!
 //! Every read compares `start + offset + size` with `end` before it dereferences, in
 //! the shape the verifier proves safe. `None` means the packet is shorter than a
-//! header it claims to have: the program then returns its kind's default verdict.
-//! Fields of headers the packet does not have read as 0.
+//! header it claims to have: the program then runs its `(on-short …)` body, or returns
+//! its kind's default verdict. Fields of headers the packet does not have read as 0.
+//! Header accessors skip up to `VLAN_MAX` VLAN tags and `IPV6_EXT_MAX` IPv6 extension
+//! headers, in walks the verifier bounds.
 
 #![allow(dead_code)]
 
@@ -13,8 +15,17 @@ use core::ptr;
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const VLAN_HLEN: usize = 4;
+/// VLAN tags skipped before L3 (802.1Q, 802.1ad; QinQ is two).
+pub const VLAN_MAX: u64 = 2;
+/// IPv6 extension headers skipped before L4.
+pub const IPV6_EXT_MAX: usize = 6;
+const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// A packet as `[start, end)`; `eth` says whether it begins with an Ethernet header.
 pub struct Pkt {
@@ -70,13 +81,79 @@ impl Pkt {
             .map(|v| u64::from(u32::from_be(v)))
     }
 
-    /// EtherType (host order); 0 for packets without an Ethernet header.
+    /// Where L3 starts: `(address, EtherType after the tags, tags skipped)`. Up to
+    /// `VLAN_MAX` 802.1Q/802.1ad tags are skipped (xdp-tutorial's VLAN_MAX_DEPTH); a packet
+    /// with more keeps a tag's TPID as its EtherType, so it reads as not IP. Packets
+    /// without an Ethernet header start at L3 with EtherType 0.
+    #[inline(always)]
+    fn l3(&self) -> Option<(usize, u16, u64)> {
+        if !self.eth {
+            return Some((self.start, 0, 0));
+        }
+        let mut off = ETH_HLEN - 2;
+        let mut proto = u16::from_be(self.at::<u16>(off)?);
+        let mut tags = 0;
+        while tags < VLAN_MAX && (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+            off += VLAN_HLEN;
+            proto = u16::from_be(self.at::<u16>(off)?);
+            tags += 1;
+        }
+        Some((self.start + off + 2, proto, tags))
+    }
+
+    /// EtherType (host order) after up to `VLAN_MAX` VLAN tags; 0 without Ethernet.
     #[inline(always)]
     pub fn eth_proto(&self) -> Option<u64> {
-        if !self.eth {
+        Some(u64::from(self.l3()?.1))
+    }
+
+    /// How many VLAN tags (0..=VLAN_MAX) precede the EtherType `eth_proto` gives.
+    #[inline(always)]
+    pub fn vlan_count(&self) -> Option<u64> {
+        Some(self.l3()?.2)
+    }
+
+    /// The outer tag's VLAN id (12 bits); 0 for an untagged packet.
+    #[inline(always)]
+    pub fn vlan_id(&self) -> Option<u64> {
+        if self.l3()?.2 == 0 {
             return Some(0);
         }
-        self.load_u16(12)
+        Some(u64::from(u16::from_be(self.at::<u16>(ETH_HLEN)?) & 0x0fff))
+    }
+
+    /// The IP header: `Ip::V4` with 20 bytes checked, `Ip::V6` with 40, `Ip::No` when
+    /// the packet is not IP, `None` when it claims IP but is cut short (with Ethernet).
+    #[inline(always)]
+    fn ip(&self) -> Option<Ip> {
+        let (l3, proto, _) = self.l3()?;
+        let (need, version) = if !self.eth {
+            if l3 + 1 > self.end {
+                return Some(Ip::No);
+            }
+            // SAFETY: one byte was bounds-checked above.
+            match unsafe { *(l3 as *const u8) } >> 4 {
+                4 => (20, 4),
+                6 => (40, 6),
+                _ => return Some(Ip::No),
+            }
+        } else if proto == ETH_P_IP {
+            (20, 4)
+        } else if proto == ETH_P_IPV6 {
+            (40, 6)
+        } else {
+            return Some(Ip::No);
+        };
+        if l3 + need > self.end {
+            return if self.eth { None } else { Some(Ip::No) };
+        }
+        // SAFETY: the fixed header was bounds-checked above.
+        let vihl = unsafe { *(l3 as *const u8) };
+        Some(match (vihl >> 4, version) {
+            (4, 4) => Ip::V4(l3),
+            (6, 6) => Ip::V6(l3),
+            _ => Ip::No,
+        })
     }
 
     /// Address of a whole (20-byte) IPv4 header, `Some(None)` when the packet is not
@@ -84,27 +161,26 @@ impl Pkt {
     /// as a C author would write it.
     #[inline(always)]
     fn ipv4(&self) -> Option<Option<usize>> {
-        let l3 = if self.eth {
-            if u16::from_be(self.at::<u16>(12)?) != ETH_P_IP {
-                return Some(None);
-            }
-            self.start + ETH_HLEN
-        } else {
-            self.start
-        };
-        if l3 + 20 > self.end {
-            return if self.eth { None } else { Some(None) };
-        }
-        // SAFETY: the 20-byte header was bounds-checked above.
-        let vihl = unsafe { *(l3 as *const u8) };
-        Some(if vihl >> 4 == 4 { Some(l3) } else { None })
+        Some(match self.ip()? {
+            Ip::V4(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// Address of a whole (40-byte) IPv6 header, like `ipv4`.
+    #[inline(always)]
+    fn ipv6(&self) -> Option<Option<usize>> {
+        Some(match self.ip()? {
+            Ip::V6(h) => Some(h),
+            _ => None,
+        })
     }
 
     /// 4 or 6 for IP packets, 0 otherwise.
     #[inline(always)]
     pub fn ip_version(&self) -> Option<u64> {
         if self.eth {
-            return Some(match u16::from_be(self.at::<u16>(12)?) {
+            return Some(match self.l3()?.1 {
                 ETH_P_IP => 4,
                 ETH_P_IPV6 => 6,
                 _ => 0,
@@ -117,36 +193,38 @@ impl Pkt {
         })
     }
 
-    /// A field of the (already bounds-checked) IPv4 header at `h`.
+    /// A field of the (already bounds-checked) header at `h`.
     #[inline(always)]
     fn field<T: Copy>(h: usize, off: usize) -> T {
-        // SAFETY: callers pass offsets inside the bytes `ipv4`/`l4` checked (plain load:
+        // SAFETY: callers pass offsets inside the bytes `ip`/`l4` checked (plain load:
         // see `at`).
         unsafe { ptr::read((h + off) as *const T) }
     }
 
+    /// The L4 protocol: IPv4's protocol, or IPv6's after its extension headers.
     #[inline(always)]
     pub fn ip_proto(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(Self::field::<u8>(h, 9))),
-        )
+        Some(self.l4()?.map_or(0, |(_, p)| u64::from(p)))
     }
 
+    /// IPv4 TTL or IPv6 hop limit.
     #[inline(always)]
     pub fn ip_ttl(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(Self::field::<u8>(h, 8))),
-        )
+        Some(match self.ip()? {
+            Ip::V4(h) => u64::from(Self::field::<u8>(h, 8)),
+            Ip::V6(h) => u64::from(Self::field::<u8>(h, 7)),
+            Ip::No => 0,
+        })
     }
 
+    /// IPv4 total length, or IPv6's payload length plus its 40-byte header.
     #[inline(always)]
     pub fn ip_len(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(u16::from_be(Self::field(h, 2)))),
-        )
+        Some(match self.ip()? {
+            Ip::V4(h) => u64::from(u16::from_be(Self::field(h, 2))),
+            Ip::V6(h) => u64::from(u16::from_be(Self::field(h, 4))) + 40,
+            Ip::No => 0,
+        })
     }
 
     #[inline(always)]
@@ -165,18 +243,120 @@ impl Pkt {
         )
     }
 
-    /// Address of the L4 header and the IP protocol, honouring the IPv4 header length.
+    /// An IPv6 address at `off` in the header, network order (all 0 when not IPv6).
+    #[inline(always)]
+    fn ipv6_addr(&self, off: usize) -> Option<[u8; 16]> {
+        Some(match self.ipv6()? {
+            // SAFETY: [u64; 2] and [u8; 16] have the same size; two 8-byte loads, not 16.
+            Some(h) => unsafe {
+                core::mem::transmute::<[u64; 2], [u8; 16]>([
+                    Self::field(h, off),
+                    Self::field(h, off + 8),
+                ])
+            },
+            None => [0; 16],
+        })
+    }
+
+    /// Half an IPv6 address as a host-order number (`hi`: bytes 0..8), 0 when not IPv6.
+    #[inline(always)]
+    fn ipv6_half(&self, off: usize) -> Option<u64> {
+        Some(
+            self.ipv6()?
+                .map_or(0, |h| u64::from_be(Self::field(h, off))),
+        )
+    }
+
+    #[inline(always)]
+    pub fn ipv6_src(&self) -> Option<[u8; 16]> {
+        self.ipv6_addr(8)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst(&self) -> Option<[u8; 16]> {
+        self.ipv6_addr(24)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_src_hi(&self) -> Option<u64> {
+        self.ipv6_half(8)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_src_lo(&self) -> Option<u64> {
+        self.ipv6_half(16)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst_hi(&self) -> Option<u64> {
+        self.ipv6_half(24)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst_lo(&self) -> Option<u64> {
+        self.ipv6_half(32)
+    }
+
+    /// The fixed IPv6 header's Next Header (before any extension header is skipped).
+    #[inline(always)]
+    pub fn ipv6_next_header(&self) -> Option<u64> {
+        Some(
+            self.ipv6()?
+                .map_or(0, |h| u64::from(Self::field::<u8>(h, 6))),
+        )
+    }
+
+    #[inline(always)]
+    pub fn ipv6_hop_limit(&self) -> Option<u64> {
+        Some(
+            self.ipv6()?
+                .map_or(0, |h| u64::from(Self::field::<u8>(h, 7))),
+        )
+    }
+
+    /// Address of the L4 header and its protocol: after the IPv4 header (its IHL
+    /// honoured) or after up to `IPV6_EXT_MAX` IPv6 extension headers.
     #[inline(always)]
     fn l4(&self) -> Option<Option<(usize, u8)>> {
-        let h = match self.ipv4()? {
-            Some(h) => h,
-            None => return Some(None),
-        };
-        let ihl = usize::from(Self::field::<u8>(h, 0) & 0x0f) * 4;
-        if ihl < 20 {
-            return Some(None);
+        match self.ip()? {
+            Ip::V4(h) => {
+                let ihl = usize::from(Self::field::<u8>(h, 0) & 0x0f) * 4;
+                if ihl < 20 {
+                    return Some(None);
+                }
+                Some(Some((h + ihl, Self::field::<u8>(h, 9))))
+            }
+            Ip::V6(h) => self.ipv6_skip_ext(h).map(Some),
+            Ip::No => Some(None),
         }
-        Some(Some((h + ihl, Self::field::<u8>(h, 9))))
+    }
+
+    /// Walks at most `IPV6_EXT_MAX` extension headers (hop-by-hop, routing, fragment,
+    /// destination options: 8-byte units; AH: 4-byte units). A non-first fragment stops
+    /// at its fragment header (its L4 header is elsewhere): protocol 44, ports 0. A
+    /// chain longer than the limit gives the extension header where it stopped.
+    #[inline(always)]
+    fn ipv6_skip_ext(&self, h: usize) -> Option<(usize, u8)> {
+        let mut nh = Self::field::<u8>(h, 6);
+        let mut p = h + 40;
+        for _ in 0..IPV6_EXT_MAX {
+            if !matches!(nh, 0 | 43 | 44 | 51 | 60) {
+                break;
+            }
+            if p + 8 > self.end {
+                return None;
+            }
+            let len = usize::from(Self::field::<u8>(p, 1));
+            let size = match nh {
+                44 if u16::from_be(Self::field(p, 2)) & 0xfff8 != 0 => return Some((p, nh)),
+                44 => 8,
+                51 => (len + 2) * 4,
+                _ => (len + 1) * 8,
+            };
+            nh = Self::field::<u8>(p, 0);
+            p += size;
+        }
+        Some((p, nh))
     }
 
     #[inline(always)]
@@ -215,6 +395,49 @@ impl Pkt {
             _ => Some(0),
         }
     }
+
+    /// A field of an ICMP (over IPv4) or ICMPv6 (over IPv6) header: type 0, code 1,
+    /// echo id 4 (16 bits), echo sequence 6 (16 bits); 0 for other packets.
+    #[inline(always)]
+    fn icmp<T: Copy + Into<u64>>(&self, off: usize, be: fn(T) -> T) -> Option<u64> {
+        match self.l4()? {
+            Some((l4, IPPROTO_ICMP | IPPROTO_ICMPV6)) => {
+                if l4 + 8 > self.end {
+                    return None;
+                }
+                Some(be(Self::field::<T>(l4, off)).into())
+            }
+            _ => Some(0),
+        }
+    }
+
+    #[inline(always)]
+    pub fn icmp_type(&self) -> Option<u64> {
+        self.icmp::<u8>(0, |v| v)
+    }
+
+    #[inline(always)]
+    pub fn icmp_code(&self) -> Option<u64> {
+        self.icmp::<u8>(1, |v| v)
+    }
+
+    #[inline(always)]
+    pub fn icmp_id(&self) -> Option<u64> {
+        self.icmp::<u16>(4, u16::from_be)
+    }
+
+    #[inline(always)]
+    pub fn icmp_seq(&self) -> Option<u64> {
+        self.icmp::<u16>(6, u16::from_be)
+    }
+}
+
+/// What `Pkt::ip` found at L3.
+#[derive(Clone, Copy)]
+enum Ip {
+    V4(usize),
+    V6(usize),
+    No,
 }
 
 /// Socket-filter reads go through bpf_skb_load_bytes (no direct packet access there).
