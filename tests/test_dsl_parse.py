@@ -22,14 +22,14 @@ def test_new_accessors_lower_to_pkt_methods(spec):
                       "(ipv6-hop-limit ctx) (ipv6-src-hi ctx) (ipv6-dst-lo ctx) (icmp-seq ctx)))")
     for m in ("vlan_id()?", "vlan_count()?", "ipv6_next_header()?", "ipv6_hop_limit()?",
               "ipv6_src_hi()?", "ipv6_dst_lo()?", "icmp_seq()?"):
-        assert f"pkt.{m}" in out
+        assert f"hdr.{m}" in out
 
 
 def test_on_short_wraps_the_body_and_runs_its_own(spec):
     out = lower(spec, "(on-short (map-incr cnt 3) (return :xdp-aborted))\n"
                       "  (return (if (= (ip-proto ctx) 1) :xdp-drop :xdp-pass))")
     head, tail = out.split("if body.is_some() {")
-    assert "let body = (|| -> Option<u32> {" in head and "pkt.ip_proto()?" in head
+    assert "let body = (|| -> Option<u32> {" in head and "hdr.ip_proto()?" in head
     assert "crate::maps::cnt" in tail and "Some(aya_ebpf::bindings::xdp_action::XDP_ABORTED)" in tail
     assert "ip_proto" not in tail
 

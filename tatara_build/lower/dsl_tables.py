@@ -89,6 +89,12 @@ ACCESSORS: dict[str, tuple[str, bool]] = {
     "icmp-id": ("icmp_id", False),
     "icmp-seq": ("icmp_seq", False),
 }
+# How far `Pkt::parse` must read for an accessor (templates/crate/rt.rs): 1 the VLAN
+# tags, 2 the IP header, 3 the L4 header (the IPv6 extension-header walk); the body
+# parses once, as deep as its deepest accessor.
+ACCESSOR_DEPTH = {"eth-proto": 1, "vlan-id": 1, "vlan-count": 1, "ip-proto": 3, "l4-sport": 3,
+                  "l4-dport": 3, "tcp-flags": 3, "icmp-type": 3, "icmp-code": 3, "icmp-id": 3,
+                  "icmp-seq": 3}  # others: 2
 # Accessors whose value is a byte array (a record field type), not a u64.
 ACCESSOR_BYTES = {"ipv6-src": "ipv6", "ipv6-dst": "ipv6"}
 LOADS = {"load-u8": "load_u8", "load-u16": "load_u16", "load-u32": "load_u32"}

@@ -71,6 +71,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
+    if low.hdr_depth:
+        lines.insert(0, f"    let hdr = pkt.parse::<{low.hdr_depth}>();")
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,

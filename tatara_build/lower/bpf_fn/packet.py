@@ -66,9 +66,10 @@ def lower_accessor(low: Lowering, op: str, node: Node, args: list[Node], want: b
     if needs_eth and not low.kind.has_ethernet:
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
+    low.hdr_depth = max(low.hdr_depth, T.ACCESSOR_DEPTH.get(op, 2))
     if op in T.ACCESSOR_BYTES:
-        return Val(low.temp(f"pkt.{method}()?"), Ty.BYTES, T.ACCESSOR_BYTES[op])
-    return Val(low.temp(f"pkt.{method}()?"), Ty.U64)
+        return Val(low.temp(f"hdr.{method}()?"), Ty.BYTES, T.ACCESSOR_BYTES[op])
+    return Val(low.temp(f"hdr.{method}()?"), Ty.U64)
 
 
 def _skb_loads(low: Lowering) -> bool:
