@@ -90,19 +90,21 @@ impl Pkt {
         if !self.eth {
             return Some((self.start, 0, 0, 0));
         }
-        let mut off = ETH_HLEN - 2;
-        let mut proto = u16::from_be(self.at::<u16>(off)?);
+        let mut proto = u16::from_be(self.at::<u16>(ETH_HLEN - 2)?);
+        let mut off = ETH_HLEN;
         let mut tags = 0;
         let mut vid = 0;
         while tags < VLAN_MAX && (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+            // TCI and the next EtherType under one bounds check, as a C `vlan_hdr` read.
+            let tag = u32::from_be(self.at::<u32>(off)?);
             if tags == 0 {
-                vid = u64::from(u16::from_be(self.at::<u16>(ETH_HLEN)?) & 0x0fff);
+                vid = u64::from(tag >> 16) & 0x0fff;
             }
+            proto = tag as u16;
             off += VLAN_HLEN;
-            proto = u16::from_be(self.at::<u16>(off)?);
             tags += 1;
         }
-        Some((self.start + off + 2, proto, tags, vid))
+        Some((self.start + off, proto, tags, vid))
     }
 
     /// The IP header at `l3`: `Ip::V4` with 20 bytes checked, `Ip::V6` with 40, `Ip::No`
@@ -274,13 +276,6 @@ impl Pkt {
             return h;
         };
         (h.ip, h.level) = (ip, CUT_L4);
-        if !self.eth {
-            h.proto = match ip {
-                Ip::V4(_) => ETH_P_IP,
-                Ip::V6(_) => ETH_P_IPV6,
-                Ip::No => 0,
-            };
-        }
         if DEPTH < 3 {
             h.level = WHOLE;
             return h;
@@ -350,14 +345,14 @@ impl Hdr {
         Some(self.vid)
     }
 
-    /// 4 or 6 for IP packets, 0 otherwise.
+    /// 4 or 6 when the packet has that IP header (EtherType and version agree), else 0.
     #[inline(always)]
     pub fn ip_version(&self) -> Option<u64> {
-        self.need(CUT_L2)?;
-        Some(match self.proto {
-            ETH_P_IP => 4,
-            ETH_P_IPV6 => 6,
-            _ => 0,
+        self.need(CUT_L3)?;
+        Some(match self.ip {
+            Ip::V4(_) => 4,
+            Ip::V6(_) => 6,
+            Ip::No => 0,
         })
     }
 
