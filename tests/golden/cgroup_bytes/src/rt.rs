@@ -202,12 +202,13 @@ impl Pkt {
         }
     }
 
-    /// The L4 header's address and protocol (see `l4_at`); protocol 0 and the packet
-    /// start when there is no L4 header.
+    /// The L4 header's address and protocol (see `l4_at`), `Some(None)` when there is
+    /// no L4 header, `None` when an IPv6 extension header is cut short. The packet-write
+    /// methods find the header to fix up through it.
     #[inline(always)]
-    pub fn l4(&self) -> Option<(usize, u8)> {
+    pub fn l4(&self) -> Option<Option<(usize, u8)>> {
         let (l4, proto, there) = self.l4_at(self.ip()?)?;
-        Some(if there { (l4, proto) } else { (self.start, 0) })
+        Some(if there { Some((l4, proto)) } else { None })
     }
 
     /// Walks at most `IPV6_EXT_MAX` extension headers (hop-by-hop, routing, fragment,
