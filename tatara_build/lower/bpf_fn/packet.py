@@ -1,7 +1,11 @@
 """Packet forms: header accessors, loads at an offset, packet-len.
 
 Packet reads are bounds-checked (`?` on `Option`): a packet shorter than a header
-it claims makes the program return its kind's default verdict.
+it claims makes the program return its kind's default verdict, or run its
+`(on-short …)` body (short.py). Header accessors read `hdr`, the packet's headers
+parsed once at the body's top (`Pkt::parse` in templates/crate/rt.rs: VLAN tags, IPv4
+or IPv6 and its extension headers), as deep as the deepest accessor used
+(dsl_tables.ACCESSOR_DEPTH).
 """
 
 from __future__ import annotations
