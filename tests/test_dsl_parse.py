@@ -46,6 +46,8 @@ def test_on_short_wraps_the_body_and_runs_its_own(spec):
     ("(return (+ 1 (icmp-seq 7)))", ":xdp", "`(icmp-seq …)` takes the context `ctx`", 8, 16),
     ("(when 1 (on-short (return :xdp-drop)))\n  (return :xdp-pass)", ":xdp",
      "`(on-short …)` must be the first form of a program's bpf-fn body", 8, 11),
+    ("(return (g ctx)))\n(bpf-fn g (c) (on-short (return :xdp-drop)) (ip-proto c)", ":xdp",
+     "`(on-short …)` must be the first form of a program's bpf-fn body", 9, 15),
     ("(on-short (return :xdp-drop))", ":xdp",
      "`(on-short …)` handles the reads of the forms after it; this body has none", 8, 3),
     ("(on-short)\n  (return :xdp-pass)", ":xdp", "`(on-short body…)` needs a body", 8, 3),
