@@ -85,7 +85,31 @@ ACCESSORS: dict[str, tuple[str, bool]] = {
     "l4-sport": ("l4_sport", False),
     "l4-dport": ("l4_dport", False),
     "tcp-flags": ("tcp_flags", False),
+    # issue 15 (read side): VLAN tags, IPv6, ICMP/ICMPv6 (rt.rs walks the tags and
+    # extension headers; ip-proto/ip-ttl/ip-len/l4-*/tcp-flags cover IPv6 too)
+    "vlan-id": ("vlan_id", True),
+    "vlan-count": ("vlan_count", True),
+    "ipv6-src": ("ipv6_src", False),
+    "ipv6-dst": ("ipv6_dst", False),
+    "ipv6-src-hi": ("ipv6_src_hi", False),
+    "ipv6-src-lo": ("ipv6_src_lo", False),
+    "ipv6-dst-hi": ("ipv6_dst_hi", False),
+    "ipv6-dst-lo": ("ipv6_dst_lo", False),
+    "ipv6-next-header": ("ipv6_next_header", False),
+    "ipv6-hop-limit": ("ipv6_hop_limit", False),
+    "icmp-type": ("icmp_type", False),
+    "icmp-code": ("icmp_code", False),
+    "icmp-id": ("icmp_id", False),
+    "icmp-seq": ("icmp_seq", False),
 }
+# How far `Pkt::parse` must read for an accessor (templates/crate/rt.rs): 1 the VLAN
+# tags, 2 the IP header, 3 the L4 header (the IPv6 extension-header walk); the body
+# parses once, as deep as its deepest accessor.
+ACCESSOR_DEPTH = {"eth-proto": 1, "vlan-id": 1, "vlan-count": 1, "ip-proto": 3, "l4-sport": 3,
+                  "l4-dport": 3, "tcp-flags": 3, "icmp-type": 3, "icmp-code": 3, "icmp-id": 3,
+                  "icmp-seq": 3}  # others: 2
+# Accessors whose value is a byte array (a record field type), not a u64.
+ACCESSOR_BYTES = {"ipv6-src": "ipv6", "ipv6-dst": "ipv6"}
 LOADS = {"load-u8": "load_u8", "load-u16": "load_u16", "load-u32": "load_u32"}
 
 BSWAP = {"bswap16": "u16", "bswap32": "u32", "bswap64": "u64"}

@@ -22,6 +22,7 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     ops,
     packet,
     records,
+    short,
     stores,
     task,
 )
@@ -54,6 +55,10 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
     `fns` the other bpf-fns of its file (called by name, inlined), globals_ the project's
     defbpf-globals by symbol name."""
+    try:
+        on_short, fn = short.split(fn)
+    except LowerError as exc:
+        return None, [exc.diag]
     low = Lowering(fn, program, maps, structs or {})
     low.helpers = {k: v for k, v in (fns or {}).items() if k != fn.name}
     low.globals = globals_ or {}
@@ -62,6 +67,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                             fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]
     try:
         lines = low.body()
+        if on_short is not None:
+            lines = short.wrap(low, on_short, lines)
     except LowerError as exc:
         return None, [exc.diag]
     except RecursionError:
@@ -69,6 +76,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                             "split the body with `let` bindings")]
     if low.uses_setters:
         lines.insert(0, stores.PKTW_INIT)
+    if low.hdr_depth:
+        lines.insert(0, f"    let hdr = pkt.parse::<{low.hdr_depth}>();")
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,

@@ -10,8 +10,9 @@
 #[inline(always)]
 pub fn icmp_echo(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
+    let hdr = pkt.parse::<3>();
     let pw = crate::rt::PktW::new(&pkt);
-    let t2 = pkt.ip_proto()?;
+    let t2 = hdr.ip_proto()?;
     let t3 = t2 == 1_u64;
     let mut t1 = t3;
     if t1 {

@@ -10,7 +10,8 @@
 #[inline(always)]
 pub fn xdp_stats(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
-    let t1 = pkt.ip_proto()?;
+    let hdr = pkt.parse::<3>();
+    let t1 = hdr.ip_proto()?;
     let t2 = t1 == 1_u64;
     let t3: u64;
     if t2 {
