@@ -7,6 +7,8 @@ ours, runtime/attach.py), then moves the new pins in place. Every kernel change 
 journaled before it is made (runtime/state.py); an exception rolls this attempt back
 from those records, and a kill -9 leaves a journal marked `applying` that the next
 apply converges forward from (maps and their contents are reused, never recreated).
+What the previous apply attached that this one does not (another netns, a renamed
+program) is retired before the journal says `applied` (runtime/retire.py).
 detach removes what the journal, the pin folder and the kernel show to be ours.
 """
 
@@ -25,6 +27,7 @@ from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.observe import lost_attachments, marked_netns, netns_mark, observed_records, trusted
 from tatara_build.runtime.records import Record, RmdirEmpty, TcQdiscDel, Unpin
+from tatara_build.runtime.retire import retire
 from tatara_build.runtime.safety import Owner, check_objects
 from tatara_build.runtime.state import Journal, policy_lock
 from tatara_build.runtime.target import Target
@@ -109,8 +112,11 @@ def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
         old = journal.applied if journal.status == "applied" and not broken else {}
         carried = _carried(t, journal, owner)
         journal.begin()
+        steps = _Steps(fault_at)
         try:
-            applied = _converge(t, k, journal, _Steps(fault_at), owner, carried)
+            applied = _converge(t, k, journal, steps, owner, carried)
+            steps.tick()  # journal.applied still holds the previous apply's records
+            retire(k, t, journal.applied, applied["attach"], owner)
         except BaseException:
             rollback(journal, k, owner, t)
             journal.data["status"] = "applying" if broken else ("applied" if old else "absent")
