@@ -163,6 +163,13 @@ def test_renamed_tc_program_leaves_no_old_filter(builds, lab):
     assert lab.bare("a") and not (lab.root / "dp_net").exists()
 
 
+def test_detach_with_the_renamed_spec_removes_the_old_filter(builds, lab):
+    _apply(builds["v1"], lab, "a")
+    _detach(builds["v2"], lab)  # the spec was edited and rebuilt, then detached
+    assert lab.bare("a"), "the filter of `dp_tc_old` (not in the new spec) is left"
+    assert not (lab.root / "dp_net").exists()
+
+
 def _target(arts: Path, spec: Path, lab: Lab):
     return load_target(load_project([spec]).project, "dp_net", arts, lab.root)
 

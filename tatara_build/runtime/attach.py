@@ -210,10 +210,11 @@ def _undo(k: Kernel, rec: Record, owner: Owner, marks: Path | None) -> None:
                   "1", "bpf", "direct-action", "pinned", rec.pin])
     elif isinstance(rec, TcQdiscDel):
         shown = k.net_show(rec.dev)
-        if shown is not None and not shown.get("tc") and not _other_filters(k, rec.dev):
+        busy = shown is not None and (bool(shown.get("tc")) or _other_filters(k, rec.dev))
+        if shown is not None and not busy:
             k.tc(["qdisc", "del", "dev", rec.dev, "clsact"])
             k.clsact.discard((k.netns, rec.dev))
-        if marks is not None:
+        if marks is not None and not busy:  # kept while filters sit on it: a later sweep
             owner.rmdir(qdisc_mark(marks, rec.netns, rec.dev))
     elif isinstance(rec, CgroupDetach):
         for p in k.cgroup_progs(rec.cgroup, rec.dir):

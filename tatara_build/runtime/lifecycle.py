@@ -282,12 +282,18 @@ def rollback(journal: Journal, k: Kernel, owner: Owner, t: Target) -> int:
 def detach(t: Target, k: Kernel) -> int:
     """Remove everything the policy owns (attachments, links, programs, maps, qdiscs it
     added) and nothing else: from the journal's records (each checked against the spec
-    and the pin folder), then from what the kernel shows on the spec's hooks."""
+    and the pin folder, or — for a program renamed since the apply — against the kernel,
+    runtime/retire.py), then from what the kernel shows on the spec's hooks."""
     with policy_lock(t.policy):
         journal = Journal(t.policy)
         owner = owner_of(t, journal)
         n = 0
         spaces = {k.netns, journal.applied.get("netns")} | marked_netns(t.layout.marks)
+        # first, records of programs the current spec no longer has (renamed since the
+        # apply): their filters go before any qdisc they sit on is considered
+        gone = {name: [r for r in rs if not trusted(r, t, owner)]
+                for name, rs in journal.applied.get("attach", {}).items()}
+        n += retire(k, t, {"attach": gone}, {}, owner)
         recs = list(reversed(journal.data["steps"]))
         recs += [r for rs in journal.applied.get("attach", {}).values() for r in reversed(rs)]
         for rec in recs:
