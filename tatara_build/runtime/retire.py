@@ -53,7 +53,8 @@ def stale(old: dict, new: dict[str, list[Record]]) -> list[tuple[str, Record]]:
     held = {_hook(r) for recs in new.values() for r in recs}
     held |= {("qdisc", r.netns, r.dev) for recs in new.values() for r in recs
              if isinstance(r, TcFilterDel)}  # a qdisc the new apply's filters sit on
-    out = [(name, r) for name, recs in (old.get("attach") or {}).items()
+    attach = old.get("attach")
+    out = [(name, r) for name, recs in (attach if isinstance(attach, dict) else {}).items()
            if isinstance(recs, list) for r in recs
            if _hook(r) not in held and not (isinstance(r, Unpin) and r in new.get(name, []))]
     return sorted(out, key=lambda nr: isinstance(nr[1], TcQdiscDel))
