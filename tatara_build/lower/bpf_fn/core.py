@@ -96,6 +96,9 @@ class Lowering:
     uses_pkt: bool = False
     uses_ctx: bool = False
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
+    loops: list = field(default_factory=list)  # enclosing loops, innermost last (loops.Frame)
+    loop_vars: set[str] = field(default_factory=set)  # loop counters' Rust names (not `set`)
+    loop_floor: int = 0  # loops of the caller, while inlining: `break` cannot reach them
 
     @property
     def kind(self):
@@ -181,7 +184,8 @@ class Lowering:
             if v is not None and not v.type.bindable:
                 raise LowerError("an argument needs a value", a)
         saved, self.scopes = self.scopes, [{}]  # the helper sees its parameters only
-        saved_ctx = self.ctx_names
+        saved_ctx, saved_floor = self.ctx_names, self.loop_floor
+        self.loop_floor = len(self.loops)  # `break` stays inside the helper
         self.ctx_names = [p for p, v in zip(helper.params, values, strict=True) if v is None]
         self.inlining.append(helper.name)
         try:
@@ -198,6 +202,7 @@ class Lowering:
         finally:
             self.inlining.pop()
             self.scopes, self.ctx_names = saved, saved_ctx
+            self.loop_floor = saved_floor
 
     def arity(self, node: Node, args: list, n: int, message: str) -> None:
         if len(args) != n:
