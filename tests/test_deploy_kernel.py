@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,8 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for key, spec in (("exec", EXAMPLES / "exec-events.tlisp"), ("v1", V1), ("v2", V2)):
+    for key, spec in (("exec", EXAMPLES / "exec-events.tlisp"), ("v1", V1), ("v2", V2),
+                      ("stats", EXAMPLES / "xdp-stats.tlisp")):
         dest = tmp_path_factory.mktemp(f"deploy-{key}") / "out"
         r = build_cli([spec], dest)
         assert r.returncode == 0, r.stderr[-4000:]
@@ -123,6 +126,30 @@ def test_exec_events_applies_from_artifacts_alone(builds, lab, tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (lab.root / "exec_events").exists()
     assert [p for p in host.rglob("*") if p.suffix in (".tlisp", ".toml")] == []
+
+
+def test_xdp_stats_record_map_read_from_artifacts_alone(builds, lab, tmp_path):
+    """A record-valued map: `map dump` decodes it with the record the manifest carries."""
+    host = tmp_path / "host"
+    shutil.copytree(builds["stats"] / "xdp_stats_policy", host / "arts" / "xdp_stats_policy")
+    common = ["--artifacts", "arts", "--pin-root", str(lab.root)]
+    r = cli("apply", "xdp_stats_policy", *common, "--netns", lab.ns["a"], cwd=host)
+    assert r.returncode == 0, r.stderr
+    tag = os.getpid() % 250 + 1
+    sh("ip", "addr", "add", f"10.234.{tag}.1/24", "dev", lab.host["a"])
+    sh("ip", "link", "set", lab.host["a"], "up")
+    sh("ip", "-n", lab.ns["a"], "addr", "add", f"10.234.{tag}.2/24", "dev", "eth0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # ARP + UDP: passed
+        for _ in range(3):
+            sock.sendto(b"x" * 32, (f"10.234.{tag}.2", 9))
+            time.sleep(0.2)
+    r = cli("map", "dump", "xdp_stats_policy", "xdp_stats_map", *common, "--json", cwd=host)
+    assert r.returncode == 0, r.stderr
+    rows = {e["key"]: e["value"] for e in json.loads(r.stdout)["entries"]}
+    assert sum(cpu["rx_packets"] for cpu in rows[2]) >= 1  # XDP_PASS, by field name
+    r = cli("detach", "xdp_stats_policy", *common, cwd=host)
+    assert r.returncode == 0, r.stderr
+    assert lab.bare("a") and not (lab.root / "xdp_stats_policy").exists()
 
 
 def _apply(arts: Path, lab: Lab, side: str):
