@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tatara_build.cli.common import load_project
 from tatara_build.runtime import lifecycle
 from tatara_build.runtime.kernel import Kernel, tc_pref
 from tatara_build.runtime.target import load_target
+from tests.bpfman_util import bpfman_env, unload_app  # noqa: F401 (fixture)
 from tests.conftest import EXAMPLES, ROOT, build_cli, run_cli
 from tests.kernel_util import require_kernel
 
@@ -254,3 +256,45 @@ def _count_steps(builds, lab) -> int:
         break
     lifecycle.apply(t, Kernel(lab.ns["a"]))  # back to A: the test starts from there
     return n
+
+
+TCX_SPEC = """
+(defbpf-map :name "dx_pkts" :kind :array :key-size 4 :value-size 8 :max-entries 1)
+(defbpf-program :name "dx_tc" :kind :tc :attach (:target "eth0" :direction "ingress")
+  :source "dx.tlisp:dx-tc" :uses-maps ("dx_pkts"))
+(defbpf-policy :name "dx_tcx" :description "tc through bpfman" :programs ("dx_tc")
+  :maps ("dx_pkts"))
+(bpf-fn dx-tc (ctx) (map-incr dx_pkts 0) (return :tc-act-ok))
+"""
+
+
+def _tcx_links() -> dict[int, int]:
+    """tcx link id -> ifindex (bpftool 7.1 prints BPF_LINK_TYPE_TCX as its number, 11)."""
+    shown = json.loads(sh("bpftool", "-j", "link", "show").stdout or "[]")
+    return {ln["id"]: ln.get("ifindex", 0) for ln in shown if ln.get("type") in ("tcx", 11)}
+
+
+def test_bpfman_netns_change_leaves_nothing_in_the_old_namespace(bpfman_env, lab, tmp_path):  # noqa: F811
+    env = {**bpfman_env, "TATARA_STATE_DIR": str(lab.state)}
+    (tmp_path / "dx.tlisp").write_text(TCX_SPEC)
+    assert build_cli([tmp_path / "dx.tlisp"], tmp_path / "out").returncode == 0
+    args = ["dx_tcx", "--artifacts", str(tmp_path / "out" / "artifacts"), "--pin-root",
+            str(lab.root), "--runtime", "bpfman"]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tatara_build", *a],  # noqa: E731
+                                    capture_output=True, text=True, env=env)
+    before = set(_tcx_links())
+    try:
+        r = run("apply", *args, "--netns", lab.ns["a"])
+        assert r.returncode == 0, r.stderr
+        first = set(_tcx_links()) - before
+        assert len(first) == 1
+        r = run("apply", *args, "--netns", lab.ns["b"])  # was "nothing": stayed in A
+        assert r.returncode == 0, r.stderr
+        assert "detach" in r.stdout
+        now = set(_tcx_links()) - before
+        assert len(now) == 1 and not now & first, "the link in netns A is left"
+        r = run("detach", *args[:-2])
+        assert r.returncode == 0, r.stderr
+        assert not set(_tcx_links()) - before
+    finally:
+        unload_app(env["TATARA_BPFMAN"], env, "tatara-dx_tcx")
