@@ -67,6 +67,8 @@ class Binding:
 
 
 UNKNOWN_FORM = "unknown form `{0}` — bpf-fn supports only the verifier-friendly subset"
+# Where `bind` leaves a `let` its `mut ` is decided later: MUT_MARK, the Rust name, NUL.
+MUT_MARK = "\0mut:"
 
 
 @dataclass
@@ -136,10 +138,12 @@ class Lowering:
 
     def _resolve_mut(self, line: str) -> str:
         """The marker `bind` leaves in a record's `let`: `mut` when a `set` wrote it, else none."""
-        if "\0" not in line:
+        i = line.find(MUT_MARK)
+        j = line.find("\0", i + len(MUT_MARK)) if i >= 0 else -1
+        if j < 0:  # no marker (a NUL from a refused name is not one)
             return line
-        head, name, rest = line.split("\0", 2)
-        return head + ("mut " if name in self.mutated else "") + rest
+        name = line[i + len(MUT_MARK):j]
+        return line[:i] + ("mut " if name in self.mutated else "") + line[j + 1:]
 
     def expr(self, node: Node, want: bool = True) -> Val:
         """Lower one form; atoms here, lists through the form registry."""
@@ -246,7 +250,7 @@ class Lowering:
 
     def bind(self, name: str, val: Val) -> None:
         rust = self.names.fresh(name)
-        mut = f"\0{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
+        mut = f"{MUT_MARK}{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
         self.emit(f"let {mut}{rust} = {val.code};")
         self.scopes[-1][name] = Binding(rust, val.type, val.of)
 
