@@ -211,7 +211,7 @@ class Project:
         return [p for p in self.policies if ident(program) in {ident(n) for n in p.spec.programs}]
 
     def struct(self, name: str) -> Located[StructSpec] | None:
-        return self._index("structs").get(name)
+        return self._index("structs").get(ident(name))
 
     def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
         cache = self.fn_index
