@@ -18,7 +18,7 @@ from pathlib import Path
 from tatara_build.errors import SpecError
 from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import BPFMAN_PROGRAMS
-from tatara_build.runtime import links
+from tatara_build.runtime import kbtf, links
 from tatara_build.runtime.base import Io
 from tatara_build.runtime.bpfman_runtime import Bpfman, application, refuse_unsupported
 from tatara_build.runtime.lifecycle import Action, desired
@@ -125,7 +125,7 @@ def _install(t: Target, b: Bpfman, journal: BpfmanJournal, netns: str | None) ->
         owner = next((map_home[n] for n in sorted(names) if n in map_home), None)
         kinds = {snake(p.name): BPFMAN_PROGRAMS[p.kind].load_type for p in t.programs}
         got = b.load(str(t.object_path(file).resolve()), [(kinds[f] or "", f) for f in fns], app,
-                     owner)
+                     owner, _task_offsets(t.object_path(file)))
         for pid in got.values():
             journal.record({"op": "bpfman-unload", "id": pid})
         if len(got) != len(fns):
@@ -145,6 +145,11 @@ def _install(t: Target, b: Bpfman, journal: BpfmanJournal, netns: str | None) ->
                          for p in t.programs},
             "maps": {m.name: str(t.map_pin(m)) for m in t.maps},
             "undo": list(journal.data["steps"])}
+
+
+def _task_offsets(obj: Path) -> dict[str, bytes]:
+    """The task-field offsets the object asks for (runtime/kbtf.py), as bpfman globals."""
+    return kbtf.offsets_encoded(obj.read_bytes())
 
 
 def _pin_maps(t: Target, b: Bpfman, journal: BpfmanJournal, map_home: dict[str, int]) -> None:

@@ -50,6 +50,19 @@ BPF_HELPERS: dict[str, Helper] = {
                            "bits (a fallback verdict) when the slot is empty"),
     "get-stackid": Helper("crate::rt::stackid({ctx}, &{0}, {1})", ("map:stack-trace", "u64"),
                           TRACING, "(call get-stackid stack-map flags): an id, or a negative errno"),
+    # Kernel memory (lower/bpf_fn/task.py): measured by loading each helper per program type:
+    # a root (CAP_PERFMON) loader gets both everywhere through bpf_base_func_proto, but
+    # without CAP_PERFMON the kernel refuses them ("unknown func") to xdp, sched_cls,
+    # socket_filter and cgroup_skb; tracing types have them as their own. There the
+    # "current task" is whatever the packet interrupted, so the DSL keeps them to tracing.
+    "get-current-task": Helper("unsafe { aya_ebpf::helpers::generated::bpf_get_current_task() }",
+                               (), TRACING, "the current task_struct's address"),
+    "probe-read-kernel-u32": Helper("crate::rt::kread_u32({0})", ("u64",), TRACING,
+                                    "(call probe-read-kernel-u32 addr): 4 bytes of kernel "
+                                    "memory, 0 when the read faults"),
+    "probe-read-kernel-u64": Helper("crate::rt::kread_u64({0})", ("u64",), TRACING,
+                                    "(call probe-read-kernel-u64 addr): 8 bytes of kernel "
+                                    "memory, 0 when the read faults"),
 }
 PRINTK_MAX_ARGS = 3
 
@@ -90,4 +103,26 @@ CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "SkBuffContext": ("ctx.skb.skb", _SKB),
     "XdpContext": ("ctx.ctx", {f: f"u64::from(unsafe {{ (*PTR).{f} }})" for f in
                                ("ingress_ifindex", "rx_queue_index")}),
+}
+
+# Kernel task fields, `(task-field NAME [task])` (lower/bpf_fn/task.py): the (struct, field)
+# hops each reads; every hop but the last reads a pointer. Offsets are load-time config:
+# each hop reads its offset from a `.rodata` symbol KOFF_PREFIX + PROGRAM__STRUCT__FIELD that
+# the runtime fills from the running kernel's BTF (runtime/kbtf.py), since aya has no CO-RE.
+KOFF_PREFIX = "TATARA_KOFF_"
+KOFF_UNSET = 0x7FFF_FFFF  # templates/crate/rt.rs KOFF_UNSET: the field reads 0 until patched
+TASK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pid": (("task_struct", "pid"),),
+    "tgid": (("task_struct", "tgid"),),
+    "ppid": (("task_struct", "real_parent"), ("task_struct", "tgid")),
+    "real-parent": (("task_struct", "real_parent"),),
+    "flags": (("task_struct", "flags"),),
+    "exit-code": (("task_struct", "exit_code"),),
+    "start-time": (("task_struct", "start_time"),),
+}
+# Byte size each field must have in the kernel's BTF (8: read as u64, 4: as u32).
+KERNEL_FIELDS: dict[tuple[str, str], int] = {
+    ("task_struct", "pid"): 4, ("task_struct", "tgid"): 4, ("task_struct", "real_parent"): 8,
+    ("task_struct", "flags"): 4, ("task_struct", "exit_code"): 4,
+    ("task_struct", "start_time"): 8,
 }

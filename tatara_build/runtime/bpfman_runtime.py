@@ -114,8 +114,10 @@ class Bpfman:
         return res.stdout
 
     def load(self, source: str, programs: list[tuple[str, str]], app: str,
-             map_owner: int | None = None) -> dict[str, int]:
-        """`source`: an object path, or `image:<url>`; programs: (load type, function).
+             map_owner: int | None = None, globals_: dict[str, bytes] | None = None
+             ) -> dict[str, int]:
+        """`source`: an object path, or `image:<url>`; programs: (load type, function);
+        `globals_`: `.rodata` symbol -> its bytes (bpfman's `--global NAME=HEX`).
         Returns function -> program id."""
         kind, url = ("image", source[6:]) if source.startswith("image:") else ("file", source)
         args = ["load", kind, *(["--image-url", url, "--pull-policy", "Always"] if kind == "image"
@@ -123,6 +125,8 @@ class Bpfman:
         args += ["--programs", *[f"{t}:{fn}" for t, fn in programs], "--application", app]
         if map_owner:
             args += ["--map-owner-id", str(map_owner)]
+        if globals_:
+            args += ["--global", *[f"{n}={v.hex()}" for n, v in sorted(globals_.items())]]
         fns = ", ".join(fn for _, fn in programs)
         self._run(args, f"load {fns} from {url}", programs[0][1],
                   dispatcher=any(t in ("xdp", "tc") for t, _ in programs))

@@ -30,7 +30,7 @@ from elftools.elf.elffile import ELFFile
 from tatara_build.backends.manifest import MANIFEST
 from tatara_build.backends.proc import Result
 from tatara_build.model.kinds import MAP_KINDS
-from tatara_build.runtime import bpftool, objglobals
+from tatara_build.runtime import bpftool, kbtf, objglobals
 
 BTF_MAGIC = 0xEB9F
 _KIND_EXTRA = {1: 4, 3: 12, 14: 4, 17: 4}  # fixed trailing bytes per BTF kind
@@ -69,6 +69,7 @@ def prepare(obj: Path, globals_: dict[str, tuple[int, int]] | None = None) -> Pr
     prep = Prepared(obj, display, entry.get("load_type") or None, entry=entry)
     data = obj.read_bytes()
     patches = pinning_patches(data)
+    globals_ = {**(globals_ or {}), **kbtf.offsets_for(data)}  # task-field offsets (kbtf.py)
     if patches or globals_:
         staged = bytearray(data)
         for offset, value in patches:

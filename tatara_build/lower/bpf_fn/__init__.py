@@ -2,7 +2,7 @@
 
 `core` holds the lowering state (scopes, types, conversions); each form lives in
 a small module that registers its handler in `registry.FORMS` (control, ops,
-mapops, packet, helpers, context). No `unwrap`, no indexing, no panics in the output. Every
+mapops, packet, helpers, context, task). No `unwrap`, no indexing, no panics in the output. Every
 error is a diagnostic at the form's file:line:col, with upstream's LowerError
 texts where upstream has one.
 """
@@ -21,6 +21,7 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     ops,
     packet,
     records,
+    task,
 )
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
 from tatara_build.lower.naming import snake

@@ -333,3 +333,64 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
         }
     }
 }
+
+// --- Kernel task fields (`(task-field …)`, probe-read-kernel; lower/bpf_fn/task.py) ---
+
+/// The build's value of a field-offset static: the runtime writes the running kernel's
+/// offset over it in the copy it loads (runtime/kbtf.py); unpatched, the field reads 0.
+pub const KOFF_UNSET: u32 = 0x7fff_ffff;
+
+/// 4 bytes of kernel memory at `addr` (bpf_probe_read_kernel); 0 when the read faults.
+#[inline(always)]
+pub fn kread_u32(addr: u64) -> u64 {
+    let mut v = core::mem::MaybeUninit::<u32>::uninit();
+    // SAFETY: the helper writes all 4 bytes: the data, or zeros when the read faults.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            v.as_mut_ptr().cast(),
+            4,
+            (addr as *const u8).cast(),
+        );
+        u64::from(v.assume_init())
+    }
+}
+
+/// 8 bytes of kernel memory at `addr` (bpf_probe_read_kernel); 0 when the read faults.
+#[inline(always)]
+pub fn kread_u64(addr: u64) -> u64 {
+    let mut v = core::mem::MaybeUninit::<u64>::uninit();
+    // SAFETY: the helper writes all 8 bytes: the data, or zeros when the read faults.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            v.as_mut_ptr().cast(),
+            8,
+            (addr as *const u8).cast(),
+        );
+        v.assume_init()
+    }
+}
+
+/// The offset in a field-offset static as loaded (a volatile read, so the build's
+/// value is not folded in), or None while it is unset.
+#[inline(always)]
+fn koff(slot: &'static u32) -> Option<u64> {
+    // SAFETY: a reference to a static is valid and aligned for its whole life.
+    let off = unsafe { core::ptr::read_volatile(slot) };
+    if off == KOFF_UNSET {
+        None
+    } else {
+        Some(u64::from(off))
+    }
+}
+
+/// The u32 field at offset `*slot` of the kernel struct at `base` (0 while unset).
+#[inline(always)]
+pub fn kfield_u32(base: u64, slot: &'static u32) -> u64 {
+    koff(slot).map_or(0, |off| kread_u32(base.wrapping_add(off)))
+}
+
+/// The u64 (or pointer) field at offset `*slot` of the kernel struct at `base`.
+#[inline(always)]
+pub fn kfield_u64(base: u64, slot: &'static u32) -> u64 {
+    koff(slot).map_or(0, |off| kread_u64(base.wrapping_add(off)))
+}
