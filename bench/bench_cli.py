@@ -16,10 +16,16 @@ get a fresh PYTHONPYCACHEPREFIX and never PYTHONDONTWRITEBYTECODE, and every com
 once before timing. Otherwise each run would compile tatara_build from source while typer
 comes precompiled from site-packages.
 
-One more line is printed without a target: a do-nothing typer command taking a
-`list[Path]` argument, as `check` does. typer (0.29) coerces every non-flag parameter
-through a pydantic TypeAdapter, so that parse alone imports pydantic; the line shows how
-much of `check`'s ratio is typer's own parsing.
+Two more lines are printed without a target, to show where `check`'s ratio goes:
+- a do-nothing typer command taking a `list[Path]` argument, as `check` does: typer's
+  own parse. typer 0.29 coerces every non-flag parameter through a pydantic TypeAdapter
+  (about 2.7x the floor for this alone), typer 0.28 does not (about 0.9x); pyproject.toml
+  pins typer below 0.29 for that reason.
+- `import typer` plus pydantic with one model built and instantiated: what the spec model
+  (model/ir.py, pydantic) costs any verb that reads a spec before our own code runs.
+
+The interpreter is `sys.executable`: run the bench with another venv's python to compare
+typer versions.
 """
 
 from __future__ import annotations
@@ -61,6 +67,17 @@ def other() -> None:
 
 
 app()
+"""
+PYDANTIC_MODEL = """\
+import typer
+from pydantic import BaseModel
+
+
+class M(BaseModel):
+    x: int
+
+
+M(x=1).model_dump(mode="json")
 """
 PYCACHE: Path | None = None  # set by main(): byte-compiled modules, as when installed
 
@@ -109,6 +126,7 @@ def main() -> int:
         cases = {
             "floor": (FLOOR, None),
             "path_arg": ([sys.executable, str(path_arg), "check", "examples/"], None),
+            "pydantic": ([sys.executable, "-c", PYDANTIC_MODEL], None),
             "version": ([*CLI, "--version"], None),
             "check": ([*CLI, "check", "examples/"], None),
             "first": (render, lambda: shutil.rmtree(out, ignore_errors=True)),
@@ -122,9 +140,13 @@ def main() -> int:
         ("check examples/ / import typer", t["check"] / t["floor"], 2.5),
         ("no-op re-render / first render", t["noop"] / t["first"], 0.3),
     ]
-    print(f"import typer (floor): {t['floor'] * 1000:7.1f} ms")
+    import typer
+
+    print(f"import typer (floor): {t['floor'] * 1000:7.1f} ms  (typer {typer.__version__})")
     print(f"typer list[Path] arg: {t['path_arg'] * 1000:7.1f} ms  "
           f"({t['path_arg'] / t['floor']:.2f}x the floor; typer's own parse, no target)")
+    print(f"typer + pydantic:     {t['pydantic'] * 1000:7.1f} ms  "
+          f"({t['pydantic'] / t['floor']:.2f}x the floor; one pydantic model, no target)")
     print(f"--version:            {t['version'] * 1000:7.1f} ms")
     print(f"check examples/:      {t['check'] * 1000:7.1f} ms")
     print(f"render 1,000 (first): {t['first'] * 1000:7.1f} ms")
