@@ -16,13 +16,15 @@ get a fresh PYTHONPYCACHEPREFIX and never PYTHONDONTWRITEBYTECODE, and every com
 once before timing. Otherwise each run would compile tatara_build from source while typer
 comes precompiled from site-packages.
 
-Two more lines are printed without a target, to show where `check`'s ratio goes:
+Three more lines are printed without a target, to show where the ratios go:
 - a do-nothing typer command taking a `list[Path]` argument, as `check` does: typer's
   own parse. typer 0.29 coerces every non-flag parameter through a pydantic TypeAdapter
-  (about 2.7x the floor for this alone), typer 0.28 does not (about 0.9x); pyproject.toml
+  (about 2.7x the floor for this alone), typer 0.28 does not (about 1.1x); pyproject.toml
   pins typer below 0.29 for that reason.
 - `import typer` plus pydantic with one model built and instantiated: what the spec model
   (model/ir.py, pydantic) costs any verb that reads a spec before our own code runs.
+- `fmt --check examples/`, a verb that loads no pydantic model (reader/heads.py): on typer
+  0.29 it pays pydantic anyway, for its `list[Path]` argument.
 
 The interpreter is `sys.executable`: run the bench with another venv's python to compare
 typer versions.
@@ -129,6 +131,7 @@ def main() -> int:
             "pydantic": ([sys.executable, "-c", PYDANTIC_MODEL], None),
             "version": ([*CLI, "--version"], None),
             "check": ([*CLI, "check", "examples/"], None),
+            "fmt": ([*CLI, "fmt", "--check", "examples/"], None),
             "first": (render, lambda: shutil.rmtree(out, ignore_errors=True)),
             "noop": (render, None),
         }
@@ -149,6 +152,8 @@ def main() -> int:
           f"({t['pydantic'] / t['floor']:.2f}x the floor; one pydantic model, no target)")
     print(f"--version:            {t['version'] * 1000:7.1f} ms")
     print(f"check examples/:      {t['check'] * 1000:7.1f} ms")
+    print(f"fmt --check examples/:{t['fmt'] * 1000:7.1f} ms  "
+          f"({t['fmt'] / t['floor']:.2f}x the floor; a verb without pydantic, no target)")
     print(f"render 1,000 (first): {t['first'] * 1000:7.1f} ms")
     print(f"render 1,000 (no-op): {t['noop'] * 1000:7.1f} ms")
     ok = True
