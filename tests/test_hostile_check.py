@@ -189,3 +189,15 @@ def test_symlinks_inside_the_folder_are_fine(spec, tmp_path):
 def test_overlong_source_path_is_a_diagnostic(spec):
     folder = spec({"s.tlisp": MAP + prog("a", "x" * 5000 + ".bpf.o") + policy(["a"])})
     assert any("cannot be read: File name too long" in m for m in messages(folder))
+
+
+def test_a_nul_in_a_program_name_is_a_located_error_not_a_crash(spec):
+    """The fuzzer's find: a NUL in the name of a program whose body reads a task field
+    (the name reaches a Rust static's name) made check stop with an internal error."""
+    text = ('(defbpf-map :name "m" :kind :array :key-size 4 :value-size 8 :max-entries 1)\n'
+            '(defbpf-program :name "on\x00exec" :kind :tracepoint '
+            ':attach (:target "sched/sched_process_exec") :source "s.tlisp:f" :uses-maps ("m"))\n'
+            '(bpf-fn f (ctx) (map-set m 0 (task-field ppid)) (return :ok))\n')
+    err = rendered_stderr(spec({"s.tlisp": text}))
+    assert "internal error" not in err
+    assert "s.tlisp:2:" in err and "must be letters, digits" in err

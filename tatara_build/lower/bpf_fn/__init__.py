@@ -17,6 +17,7 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     control,
     global_vars,
     helpers,
+    loops,
     mapops,
     ops,
     packet,

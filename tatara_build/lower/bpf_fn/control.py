@@ -85,6 +85,10 @@ def sequence(low: Lowering, forms: list[Node], want: bool) -> Val:
     """Lower forms in order; a value nobody uses is discarded with `let _ =`."""
     last = Val("", Ty.UNIT)
     for i, f in enumerate(forms):
+        if last.type == Ty.NEVER:  # rustc (-D warnings) would refuse the dead code later
+            raise LowerError("this form never runs: the form before it always leaves "
+                             "(return, break or continue)", f, "remove it, or put the "
+                             "leaving form inside `(when cond …)`")
         final = want and i == len(forms) - 1
         last = low.expr(f, want=final)
         if not final and last.type.has_value and last.code:

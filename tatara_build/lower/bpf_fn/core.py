@@ -67,6 +67,8 @@ class Binding:
 
 
 UNKNOWN_FORM = "unknown form `{0}` — bpf-fn supports only the verifier-friendly subset"
+# Where `bind` leaves a `let` its `mut ` is decided later: MUT_MARK, the Rust name, NUL.
+MUT_MARK = "\0mut:"
 
 
 @dataclass
@@ -96,6 +98,9 @@ class Lowering:
     uses_pkt: bool = False
     uses_ctx: bool = False
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
+    loops: list = field(default_factory=list)  # enclosing loops, innermost last (loops.Frame)
+    loop_vars: set[str] = field(default_factory=set)  # loop counters' Rust names (not `set`)
+    loop_floor: int = 0  # loops of the caller, while inlining: `break` cannot reach them
 
     @property
     def kind(self):
@@ -133,10 +138,12 @@ class Lowering:
 
     def _resolve_mut(self, line: str) -> str:
         """The marker `bind` leaves in a record's `let`: `mut` when a `set` wrote it, else none."""
-        if "\0" not in line:
+        i = line.find(MUT_MARK)
+        j = line.find("\0", i + len(MUT_MARK)) if i >= 0 else -1
+        if j < 0:  # no marker (a NUL from a refused name is not one)
             return line
-        head, name, rest = line.split("\0", 2)
-        return head + ("mut " if name in self.mutated else "") + rest
+        name = line[i + len(MUT_MARK):j]
+        return line[:i] + ("mut " if name in self.mutated else "") + line[j + 1:]
 
     def expr(self, node: Node, want: bool = True) -> Val:
         """Lower one form; atoms here, lists through the form registry."""
@@ -181,7 +188,8 @@ class Lowering:
             if v is not None and not v.type.bindable:
                 raise LowerError("an argument needs a value", a)
         saved, self.scopes = self.scopes, [{}]  # the helper sees its parameters only
-        saved_ctx = self.ctx_names
+        saved_ctx, saved_floor = self.ctx_names, self.loop_floor
+        self.loop_floor = len(self.loops)  # `break` stays inside the helper
         self.ctx_names = [p for p, v in zip(helper.params, values, strict=True) if v is None]
         self.inlining.append(helper.name)
         try:
@@ -198,6 +206,7 @@ class Lowering:
         finally:
             self.inlining.pop()
             self.scopes, self.ctx_names = saved, saved_ctx
+            self.loop_floor = saved_floor
 
     def arity(self, node: Node, args: list, n: int, message: str) -> None:
         if len(args) != n:
@@ -241,7 +250,7 @@ class Lowering:
 
     def bind(self, name: str, val: Val) -> None:
         rust = self.names.fresh(name)
-        mut = f"\0{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
+        mut = f"{MUT_MARK}{rust}\0"  # `mut ` if a `set` writes it, resolved by body()
         self.emit(f"let {mut}{rust} = {val.code};")
         self.scopes[-1][name] = Binding(rust, val.type, val.of)
 

@@ -54,6 +54,8 @@ def lower_load(low: Lowering, op: str, node: Node, args: list[Node], want: bool)
         return Val(low.temp(f"crate::rt::skb_{T.LOADS[op]}(ctx, {off})?"), Ty.U64)
     _needs_packet(low, op, node)
     off = low.as_u64(args[1])
+    if args[1].kind != "int":  # computed (e.g. loop-carried): rt.rs's verifier-bounded read
+        return Val(low.temp(f"pkt.{T.LOADS[op].replace('load_', 'load_var_')}({off})?"), Ty.U64)
     return Val(low.temp(f"pkt.{T.LOADS[op]}({off})?"), Ty.U64)
 
 

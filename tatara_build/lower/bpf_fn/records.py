@@ -10,6 +10,7 @@ Scalar fields read as u64 (ipv4 in host order, like `ipv4-src`); ipv6, mac and
 from __future__ import annotations
 
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val
+from tatara_build.lower.bpf_fn.loops import refuse_loop_var
 from tatara_build.lower.bpf_fn.mapref import map_named
 from tatara_build.lower.bpf_fn.packet import ctx_arg
 from tatara_build.lower.bpf_fn.registry import form
@@ -132,6 +133,7 @@ def lower_set(low: Lowering, op: str, node: Node, args: list[Node], want: bool) 
     if args[0].kind != "sym":
         raise LowerError("`set` writes a variable bound with `let`", args[0])
     b = low.lookup(args[0])
+    refuse_loop_var(low, b, args[0])
     if len(args) == 2:
         return _set_var(low, b, args[1])
     if b.type != Ty.REC:

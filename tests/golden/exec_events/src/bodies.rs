@@ -3,6 +3,9 @@
 //! shorter than a header it claims; the entry point then returns the kind's default
 //! verdict.
 
+// An unrolled loop (lower/bpf_fn/loops.py) may overwrite a value the next copy never reads.
+#![allow(unused_assignments)]
+
 /// `(bpf-fn on-exec …)` at exec-events.tlisp:33:9, the body of `on_exec`.
 #[inline(always)]
 pub fn on_exec(ctx: &aya_ebpf::programs::TracePointContext) -> Option<u32> {

@@ -3,6 +3,9 @@
 //! shorter than a header it claims; the entry point then returns the kind's default
 //! verdict.
 
+// An unrolled loop (lower/bpf_fn/loops.py) may overwrite a value the next copy never reads.
+#![allow(unused_assignments)]
+
 /// `(bpf-fn sock-len-hist …)` at observability.tlisp:100:9, the body of `sock_len_hist`.
 #[inline(always)]
 pub fn sock_len_hist(ctx: &aya_ebpf::programs::SkBuffContext) -> Option<i64> {

@@ -334,6 +334,59 @@ impl<const N: usize, const F: usize> RedirectMap for aya_ebpf::btf_maps::CpuMap<
     }
 }
 
+// --- Reads at a computed offset (bpf-fn loops, lower/bpf_fn/loops.py) -------------------
+
+/// The largest offset a computed read may start at: the verifier learns a packet range
+/// only while a pointer's variable part plus its fixed part stays within 0xffff
+/// (MAX_PACKET_OFF), and no linear packet is longer, so a larger offset is out of bounds.
+const MAX_VAR_OFF: u64 = 0xfff0;
+
+/// `v`, as a value LLVM knows nothing about (`r = r` in `asm!`: one move LLVM cannot see through).
+#[inline(always)]
+fn opaque(mut v: usize) -> usize {
+    // SAFETY: a register moved onto itself: no memory, no side effects.
+    unsafe {
+        core::arch::asm!("{0} = {0}", inout(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v
+}
+
+impl Pkt {
+    /// A read at an offset computed at run time (a loop-carried or data-dependent one),
+    /// in the one shape the verifier bounds: the offset is clamped first (its range is
+    /// then known), and `p + size > end` is compared on a pointer derived from `p` that
+    /// LLVM cannot see through, so it can neither fold the check into `p >= end` (which
+    /// gives the verifier no range) nor drop it after a `packet-len` guard.
+    #[inline(always)]
+    fn at_var<T: Copy>(&self, off: u64) -> Option<T> {
+        if off > MAX_VAR_OFF {
+            return None;
+        }
+        let p = opaque(self.start + off as usize);
+        let q = opaque(p + core::mem::size_of::<T>());
+        if q > self.end {
+            return None;
+        }
+        // SAFETY: [p, q) was checked to lie inside the packet (see `at`).
+        Some(unsafe { ptr::read(p as *const T) })
+    }
+
+    #[inline(always)]
+    pub fn load_var_u8(&self, off: u64) -> Option<u64> {
+        self.at_var::<u8>(off).map(u64::from)
+    }
+
+    #[inline(always)]
+    pub fn load_var_u16(&self, off: u64) -> Option<u64> {
+        self.at_var::<u16>(off).map(|v| u64::from(u16::from_be(v)))
+    }
+
+    #[inline(always)]
+    pub fn load_var_u32(&self, off: u64) -> Option<u64> {
+        self.at_var::<u32>(off).map(|v| u64::from(u32::from_be(v)))
+    }
+}
+
 // --- Kernel task fields (`(task-field …)`, probe-read-kernel; lower/bpf_fn/task.py) ---
 
 /// The build's value of a field-offset static: the runtime writes the running kernel's
