@@ -6,22 +6,22 @@
 // An unrolled loop (lower/bpf_fn/loops.py) may overwrite a value the next copy never reads.
 #![allow(unused_assignments)]
 
-/// `(bpf-fn icmp-echo …)` at icmp-echo.tlisp:26:9, the body of `icmp_echo`.
+/// `(bpf-fn icmp-echo …)` at icmp-echo.tlisp:25:9, the body of `icmp_echo`.
 #[inline(always)]
 pub fn icmp_echo(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
     let pkt = crate::rt::Pkt::new(ctx.data(), ctx.data_end(), true);
     let hdr = pkt.parse::<3>();
     let pw = crate::rt::PktW::new(&pkt);
-    let t2 = hdr.ip_proto()?;
-    let t3 = t2 == 1_u64;
+    let t2 = hdr.ip_version()?;
+    let t3 = t2 == 4_u64;
     let mut t1 = t3;
     if t1 {
-        let t4 = pkt.load_u8(14_u64)?;
-        let t5 = t4 == 69_u64;
+        let t4 = hdr.ip_proto()?;
+        let t5 = t4 == 1_u64;
         t1 = t5;
     }
     if t1 {
-        let t6 = pkt.load_u8(34_u64)?;
+        let t6 = hdr.icmp_type()?;
         let t7 = t6 == 8_u64;
         t1 = t7;
     }
