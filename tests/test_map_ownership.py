@@ -148,3 +148,28 @@ def test_pin_root_off_bpffs_is_refused(lab, tmp_path):
     _, victim, _, tmp = lab
     r = map_set(spec_file(tmp), tmp_path / "notbpf")
     assert r.returncode == 1 and "not on a BPF filesystem" in r.stderr
+
+
+RING_SPEC = """
+(defbpf-map :name "mo_ring" :kind :ring-buf :key-size 0 :value-size 0 :max-entries 4096
+  :pin-path "{pin}")
+(defbpf-program :name "mo_tp" :kind :tracepoint :attach (:target "sched/sched_process_exec")
+  :source "r.tlisp:mo-tp" :uses-maps ("mo_ring"))
+(defbpf-policy :name "mo_rpol" :description "d" :programs ("mo_tp") :maps ("mo_ring"))
+(bpf-fn mo-tp (ctx) (return :ok))
+"""
+
+
+def test_events_reads_no_ring_buffer_the_policy_does_not_own(lab):
+    """`events` has the `map` verbs' boundary: a spec `:pin-path` at someone else's
+    ring buffer (not created by an apply of ours) is refused, exit 4, nothing read."""
+    root, victim, _, tmp = lab
+    ring = victim.with_name("victim-ring")
+    sh("bpftool", "map", "create", str(ring), "type", "ringbuf", "key", "0", "value", "0",
+       "entries", "4096", "name", "tbvictimring")
+    spec = tmp / "r.tlisp"
+    spec.write_text(RING_SPEC.format(pin=ring))
+    r = run_cli("events", "mo_rpol", "mo_ring", str(spec), "--pin-root", str(root),
+                "--count", "1", "--timeout", "1")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "refusing to touch map `mo_ring`" in r.stderr and "Traceback" not in r.stderr
