@@ -10,6 +10,24 @@
 Every number is the best of several runs of a fresh process, in CPU time (user + system:
 this machine is shared, and wall time would measure the neighbours); runs of the things
 compared are interleaved so load changes hit both alike.
+
+Modules run byte-compiled, as in an installed tool (pip compiles on install): the children
+get a fresh PYTHONPYCACHEPREFIX and never PYTHONDONTWRITEBYTECODE, and every command runs
+once before timing. Otherwise each run would compile tatara_build from source while typer
+comes precompiled from site-packages.
+
+Three more lines are printed without a target, to show where the ratios go:
+- a do-nothing typer command taking a `list[Path]` argument, as `check` does: typer's
+  own parse. typer 0.29 coerces every non-flag parameter through a pydantic TypeAdapter
+  (about 2.7x the floor for this alone), typer 0.28 does not (about 1.1x); pyproject.toml
+  pins typer below 0.29 for that reason.
+- `import typer` plus pydantic with one model built and instantiated: what the spec model
+  (model/ir.py, pydantic) costs any verb that reads a spec before our own code runs.
+- `fmt --check examples/`, a verb that loads no pydantic model (reader/heads.py): on typer
+  0.29 it pays pydantic anyway, for its `list[Path]` argument.
+
+The interpreter is `sys.executable`: run the bench with another venv's python to compare
+typer versions.
 """
 
 from __future__ import annotations
@@ -30,10 +48,48 @@ from bench.gen_project import generate  # noqa: E402
 CLI = [sys.executable, "-c", "import sys; from tatara_build.cli.app import main; sys.argv[0] = "
        "'tatara-build'; main()"]
 FLOOR = [sys.executable, "-c", "import typer"]
+TYPER_PATH_ARG = """\
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+
+@app.command()
+def check(paths: Annotated[list[Path], typer.Argument()],
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    pass
+
+
+@app.command()
+def other() -> None:
+    pass
+
+
+app()
+"""
+PYDANTIC_MODEL = """\
+import typer
+from pydantic import BaseModel
+
+
+class M(BaseModel):
+    x: int
+
+
+M(x=1).model_dump(mode="json")
+"""
+PYCACHE: Path | None = None  # set by main(): byte-compiled modules, as when installed
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    if PYCACHE is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return env
 
 
 def _children_cpu() -> float:
@@ -61,26 +117,43 @@ def interleaved(cases: dict[str, tuple[list[str], object]], runs: int) -> dict[s
 
 
 def main() -> int:
+    global PYCACHE
     with tempfile.TemporaryDirectory() as tmp:
+        PYCACHE = Path(tmp) / "pycache"
         proj = generate(Path(tmp) / "proj", 1000)
         out = Path(tmp) / "out"
+        path_arg = Path(tmp) / "typer_path_arg.py"
+        path_arg.write_text(TYPER_PATH_ARG)
         render = [*CLI, "render", str(proj), "-o", str(out)]
-        once(render)  # warm the file cache and __pycache__
-        t = interleaved({
+        cases = {
             "floor": (FLOOR, None),
+            "path_arg": ([sys.executable, str(path_arg), "check", "examples/"], None),
+            "pydantic": ([sys.executable, "-c", PYDANTIC_MODEL], None),
             "version": ([*CLI, "--version"], None),
             "check": ([*CLI, "check", "examples/"], None),
+            "fmt": ([*CLI, "fmt", "--check", "examples/"], None),
             "first": (render, lambda: shutil.rmtree(out, ignore_errors=True)),
             "noop": (render, None),
-        }, runs=5)
+        }
+        for argv, before in cases.values():  # warm the file cache and the byte-code cache
+            once(argv, before)
+        t = interleaved(cases, runs=5)
     rows = [
         ("--version / import typer", t["version"] / t["floor"], 1.5),
         ("check examples/ / import typer", t["check"] / t["floor"], 2.5),
         ("no-op re-render / first render", t["noop"] / t["first"], 0.3),
     ]
-    print(f"import typer (floor): {t['floor'] * 1000:7.1f} ms")
+    import typer
+
+    print(f"import typer (floor): {t['floor'] * 1000:7.1f} ms  (typer {typer.__version__})")
+    print(f"typer list[Path] arg: {t['path_arg'] * 1000:7.1f} ms  "
+          f"({t['path_arg'] / t['floor']:.2f}x the floor; typer's own parse, no target)")
+    print(f"typer + pydantic:     {t['pydantic'] * 1000:7.1f} ms  "
+          f"({t['pydantic'] / t['floor']:.2f}x the floor; one pydantic model, no target)")
     print(f"--version:            {t['version'] * 1000:7.1f} ms")
     print(f"check examples/:      {t['check'] * 1000:7.1f} ms")
+    print(f"fmt --check examples/:{t['fmt'] * 1000:7.1f} ms  "
+          f"({t['fmt'] / t['floor']:.2f}x the floor; a verb without pydantic, no target)")
     print(f"render 1,000 (first): {t['first'] * 1000:7.1f} ms")
     print(f"render 1,000 (no-op): {t['noop'] * 1000:7.1f} ms")
     ok = True

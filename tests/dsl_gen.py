@@ -87,6 +87,10 @@ class Gen:
         return self.facts.packet_base is not None
 
     @property
+    def writable(self) -> bool:
+        return self.facts.kernel_type in T.PACKET_WRITES and self.packet
+
+    @property
     def skb_loads(self) -> bool:
         return self.facts.packet_base is None and self.facts.context == "SkBuffContext"
 
@@ -263,7 +267,8 @@ def _load(g: Gen, d: int, computed: bool) -> str:
 
 
 def _accessor(g: Gen, d: int) -> str:
-    names = [n for n, (_, eth) in T.ACCESSORS.items() if g.facts.has_ethernet or not eth]
+    names = [n for n, (_, eth) in T.ACCESSORS.items() if (g.facts.has_ethernet or not eth)
+             and n not in T.ACCESSOR_BYTES]
     return f"({g.rng.choice(names)} ctx)"
 
 
@@ -319,6 +324,13 @@ def _for(g: Gen, d: int) -> str:
     g.loops -= 1
     g.scopes.pop()
     return f"(for ({var} {bound}) {body})"
+
+
+def _setter(g: Gen, d: int) -> str:
+    names = [n for n, st in T.SETTERS.items() if g.facts.has_ethernet or not st.needs_eth]
+    name = g.rng.choice(names)
+    bits = T.SETTERS[name].bits
+    return f"({name} ctx{f' (& {g.u64(d)} {2 ** bits - 1})' if bits else ''})"
 
 
 def _lit(g: Gen, d: int) -> str:
@@ -394,6 +406,11 @@ FORMS: list[Form] = [
     Form("for", "stmt", _for, when=lambda g: g.loops == 0, weight=0.7),
     Form("break", "stmt", lambda g, d: f"(when {g.boolean(d)} ({g.rng.choice(['break', 'continue'])}))",
          when=lambda g: g.loops > 0, leaf=True),
+    Form("store", "stmt", lambda g, d: f"({(op := g.rng.choice(list(T.STORES)))} ctx "
+         f"{g.rng.choice([str(g.rng.randint(0, 60)), g.u64(d)])} "
+         f"(& {g.u64(d)} {2 ** T.STORES[op][1] - 1}))",
+         when=lambda g: g.writable, leaf=True, weight=0.7),
+    Form("setter", "stmt", _setter, when=lambda g: g.writable, leaf=True, weight=0.7),
     Form("helper-fn-stmt", "stmt", lambda g, d: f"(g-count {g.u64(d)})", leaf=True),
 ]
 # forms reached through Gen.rec, not a row of their own

@@ -76,7 +76,7 @@ def test_reproducible_in_another_folder(built, tmp_path):
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("policy", ["edge_protection", "observability", "openat_counter",
-                                    "cgroup_bytes", "udp_counter", "file_audit"])
+                                    "cgroup_bytes", "udp_counter", "file_audit", "icmp_echo"])
 def test_kernel_verifier_accepts_every_object(built, policy):
     require_kernel()
     from tatara_build.runtime.verify import unsupported_kinds, verify_object

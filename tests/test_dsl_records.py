@@ -156,7 +156,7 @@ def test_helper_bpf_fns_are_inlined_with_their_parameters(spec):
     files, _, _ = render_files([d])
     out = files["pol/src/bodies.rs"].decode()
     assert out.count("crate::rt::atomic_add_u64(p,") == 1 and ".wrapping_add(" in out
-    assert "pkt.ip_proto()?" in out
+    assert "hdr.ip_proto()?" in out
 
 
 @pytest.mark.parametrize("fns, message", [

@@ -201,3 +201,10 @@ def test_a_nul_in_a_program_name_is_a_located_error_not_a_crash(spec):
     err = rendered_stderr(spec({"s.tlisp": text}))
     assert "internal error" not in err
     assert "s.tlisp:2:" in err and "must be letters, digits" in err
+
+
+def test_a_nul_in_a_source_path_is_a_located_error_not_a_crash(spec):
+    """The fuzzer's find: a NUL inside `:source` crashed path resolution in check."""
+    text = MAP + prog("a", "s\x00.tlisp:f") + policy(["a"]) + FN
+    err = rendered_stderr(spec({"s.tlisp": text}))
+    assert "internal error" not in err and "s.tlisp:2:" in err

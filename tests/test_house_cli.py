@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, ROOT, run_cli
 
 
 @pytest.mark.parametrize("argv, option", [
@@ -25,3 +28,23 @@ def test_good_choice_still_runs():
     r = run_cli("export", str(EXAMPLES), "--format", "toml")
     assert r.returncode == 0, r.stderr
     assert "[[programs]]" in r.stdout
+
+
+def test_fmt_loads_no_spec_model():
+    """`fmt` only rewrites text: it must not import the pydantic spec model (which costs
+    about as much as typer itself to import, bench/bench_cli.py), nor tomli_w."""
+    code = ("import sys; from tatara_build.cli import spec_verbs; "
+            "from tatara_build.reader.fmt import format_text; "
+            "format_text('(defbpf-map m :kind :array :value-size 4 :max-entries 1)'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'tomli_w')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_fmt_knows_every_spec_form():
+    """reader/heads.py (what fmt rewrites) lists exactly the forms reader/forms.py reads."""
+    from tatara_build.reader.forms import FORMS
+    from tatara_build.reader.heads import SPEC_FORM_HEADS
+
+    assert tuple(FORMS) == SPEC_FORM_HEADS

@@ -77,7 +77,7 @@ def _run_tests(path, tmp_path, *extra):
 
 @pytest.mark.kernel
 @pytest.mark.compile
-@pytest.mark.parametrize("path, count", [(EXAMPLES, 9), (DSL, 17)])
+@pytest.mark.parametrize("path, count", [(EXAMPLES, 20), (DSL, 17)])
 def test_every_declared_test_passes_in_the_kernel(path, count, tmp_path):
     require_kernel()
     r = _run_tests(path, tmp_path, "--json")

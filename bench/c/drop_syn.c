@@ -1,4 +1,5 @@
 // Hand-written C twin of examples/edge-protection.tlisp `drop-syn` (for bench_codegen.py).
+// Parses as the bpf-fn does since issue 15: VLAN tags, IPv4 or IPv6 (bench/c/parse.h).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -6,6 +7,7 @@
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "parse.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -18,13 +20,10 @@ SEC("xdp")
 int drop_syn_flood(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+    struct hdrs h;
+    if (parse_hdrs(data, end, &h) < 0 || h.proto != IPPROTO_TCP || !h.l4)
         return XDP_PASS;
-    struct iphdr *ip = (void *)(eth + 1);
-    if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
-        return XDP_PASS;
-    struct tcphdr *tcp = (void *)ip + ip->ihl * 4;
+    struct tcphdr *tcp = h.l4;
     if ((void *)tcp + 14 > end)
         return XDP_PASS;
     __u8 flags = ((__u8 *)tcp)[13];

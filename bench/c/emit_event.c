@@ -1,4 +1,5 @@
 // Hand-written C twin of bench/dsl/emit.tlisp `emit-event`, for bench_codegen.py: one
+// Parses as the bpf-fn does since issue 15: VLAN tags, IPv4 or IPv6 (bench/c/parse.h).
 // record per packet to a ring buffer (bpf_ringbuf_output).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -7,6 +8,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "parse.h"
 
 struct pkt_event {
     __u8 src[4];
@@ -23,16 +25,14 @@ SEC("xdp")
 int emit_event(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-        return XDP_PASS;
-    struct iphdr *ip = (void *)(eth + 1);
-    if ((void *)(ip + 1) > end || ip->ihl < 5)
+    struct hdrs h;
+    if (parse_hdrs(data, end, &h) < 0)
         return XDP_PASS;
     struct pkt_event ev = {};
-    __builtin_memcpy(ev.src, &ip->saddr, 4);
-    if (ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_TCP) {
-        struct udphdr *udp = (void *)ip + ip->ihl * 4;
+    if (h.ip4)
+        __builtin_memcpy(ev.src, &h.ip4->saddr, 4);
+    if (h.l4 && (h.proto == IPPROTO_UDP || h.proto == IPPROTO_TCP)) {
+        struct udphdr *udp = h.l4;
         if ((void *)(udp + 1) > end)
             return XDP_PASS;
         ev.dport = bpf_ntohs(udp->dest);

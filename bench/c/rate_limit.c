@@ -1,4 +1,5 @@
 // Hand-written C twin of examples/edge-protection.tlisp `rate-limit`.
+// Parses as the bpf-fn does since issue 15: VLAN tags, IPv4 or IPv6 (bench/c/parse.h).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -6,6 +7,7 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "parse.h"
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -18,13 +20,10 @@ SEC("tc")
 int rate_limit_tcp(struct __sk_buff *skb)
 {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+    struct hdrs h;
+    if (parse_hdrs(data, end, &h) < 0 || h.proto != IPPROTO_TCP)
         return TC_ACT_OK;
-    struct iphdr *ip = (void *)(eth + 1);
-    if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
-        return TC_ACT_OK;
-    __u32 dst = bpf_ntohl(ip->daddr);
+    __u32 dst = h.ip4 ? bpf_ntohl(h.ip4->daddr) : 0;
     __u64 *n = bpf_map_lookup_elem(&tcp_budget, &dst);
     if (n) {
         __sync_fetch_and_add(n, 1);

@@ -1,10 +1,12 @@
 // Hand-written C twin of examples/xdp-stats.tlisp (xdp-tutorial basic03's datarec per
+// Parses as the bpf-fn does since issue 15: VLAN tags, IPv4 or IPv6 (bench/c/parse.h).
 // action), for bench_codegen.py: records in a per-CPU map.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "parse.h"
 
 struct datarec {
     __u64 rx_packets;
@@ -22,17 +24,10 @@ SEC("xdp")
 int xdp_stats(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end)
+    struct hdrs h;
+    if (parse_hdrs(data, end, &h) < 0)
         return XDP_PASS;
-    __u32 verdict = XDP_PASS;
-    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-        struct iphdr *ip = (void *)(eth + 1);
-        if ((void *)(ip + 1) > end)
-            return XDP_PASS;
-        if (ip->protocol == 1)
-            verdict = XDP_DROP;
-    }
+    __u32 verdict = h.proto == 1 ? XDP_DROP : XDP_PASS;
     struct datarec *rec = bpf_map_lookup_elem(&xdp_stats_map, &verdict);
     if (rec) {
         rec->rx_packets++;

@@ -3,7 +3,8 @@
 One line per record: `field=value …`, or a JSON object per line with `--json`
 (JSON lines), decoded by the map's `:value-struct` (tatara_build/model/records.py);
 a map without one prints each record as hex. Stops after `--count` records, after
-`--timeout` seconds, or on Ctrl-C (exit 0 then: stopping is how a user ends it).
+`--timeout` seconds, or on Ctrl-C (exit 0 then: stopping is how a user ends it). Like
+the `map` verbs it reads only a pin the policy owns (runtime/mapaccess.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 
 from tatara_build.cli.common import load_project
 from tatara_build.errors import SpecError
-from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.model.records import decode
 from tatara_build.runtime.events import read_records
-from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
+from tatara_build.runtime.layout import DEFAULT_ROOT
+from tatara_build.runtime.mapaccess import owned_map
 
 
 def events_verb(policy: str, name: str, paths: list[Path], count: int | None,
@@ -37,7 +38,8 @@ def events_verb(policy: str, name: str, paths: list[Path], count: int | None,
         raise SpecError(f"map `{name}` is `{m.kind}`, not an output map (ring buffer or perf "
                         f"event array); output maps of `{policy}`: {', '.join(outs) or 'none'}")
     struct = project.struct(m.value_struct) if m.value_struct else None
-    pin = PinLayout(snake(policy), root or DEFAULT_ROOT).map_pin(snake(m.name), m.pin_path)
+    # the same ownership boundary as the `map` verbs: only a pin the policy owns is read
+    _, pin = owned_map(project, policy, name, root or DEFAULT_ROOT)  # runtime/mapaccess.py
     if not pin.exists():
         raise SpecError(f"map `{name}` is not pinned at {pin}: apply policy `{policy}` first")
     try:

@@ -5,8 +5,6 @@ build: artifacts -> OCI layout (image/layout.py); push/pull: through skopeo
 (image/unpack.py), so `apply --artifacts` works on it with no spec sources.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

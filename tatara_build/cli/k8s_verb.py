@@ -1,7 +1,5 @@
 """`tatara-build k8s POLICY --image REF`: bpfman-operator manifests (fleet/k8s.py) as YAML."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,6 +1,8 @@
 """`tatara-build map dump|get|set`: read and write a policy's pinned maps by its spec's
 sizes (keys and values as integers, little-endian, or hex with two digits per byte).
-Ring buffers and perf-event arrays carry events, not entries: `events` reads them."""
+Ring buffers and perf-event arrays carry events, not entries: `events` reads them.
+Only a map of the policy, pinned where the policy owns it, is touched
+(runtime/mapaccess.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ from pathlib import Path
 
 from tatara_build.cli.common import emit_json
 from tatara_build.errors import SpecError
-from tatara_build.lower.naming import snake
 from tatara_build.model.kinds import MAP_KINDS
 from tatara_build.model.records import decode
 from tatara_build.runtime import bpftool
 from tatara_build.runtime.codec import encode
-from tatara_build.runtime.layout import DEFAULT_ROOT, PinLayout
+from tatara_build.runtime.kernel import Kernel
+from tatara_build.runtime.layout import DEFAULT_ROOT
+from tatara_build.runtime.mapaccess import owned_map
 
 
 def _decode(values: list[str]) -> int:
@@ -43,16 +46,13 @@ def map_verb(action: str, policy: str, name: str, paths: list[Path], key: str | 
     from tatara_build.cli.common import project_for  # the spec the artifacts carry
 
     project = project_for(policy, paths, artifacts)
-    loc = project.map(name)
-    if loc is None:
-        raise SpecError(f"no map `{name}` in the spec")
-    m = loc.spec
+    m, pin = owned_map(project, policy, name, root or DEFAULT_ROOT)  # runtime/mapaccess.py
     if MAP_KINDS[m.kind].streamed:  # bpftool has no entries to show (ring-buf dump: exit 244)
         raise SpecError(f"map `{name}` is a `{m.kind}`: it holds a stream of events, not "
                         f"entries by key; read it with `tatara-build events {policy} {name}`")
-    pin = PinLayout(snake(policy), root or DEFAULT_ROOT).map_pin(snake(m.name), m.pin_path)
     if not pin.exists():
         raise SpecError(f"map `{name}` is not pinned at {pin}: apply policy `{policy}` first")
+    Kernel().check_map(m, pin)  # a pin of ours holding another map is not written (exit 4)
     if action == "set":
         if key is None or value is None:
             raise SpecError("map set needs --key and --value")

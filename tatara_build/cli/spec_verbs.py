@@ -7,11 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-import tomli_w
-
 from tatara_build.cli.common import emit_json, load_project
 from tatara_build.errors import SpecError
-from tatara_build.model.ir import ProjectWire
 from tatara_build.reader.fmt import format_text
 
 
@@ -46,6 +43,8 @@ def fmt(paths: list[Path], check_only: bool, as_json: bool) -> int:
 
 
 def schema() -> int:
+    from tatara_build.model.ir import ProjectWire  # pydantic: only the verbs that need it
+
     print(json.dumps(ProjectWire.model_json_schema(), indent=2, sort_keys=True))
     return 0
 
@@ -57,6 +56,8 @@ def export(paths: list[Path], fmt_name: str, out: Path | None) -> int:
     if fmt_name == "json":
         text = json.dumps(wire, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif fmt_name == "toml":
+        import tomli_w
+
         text = tomli_w.dumps(_drop_none(wire))
     else:
         raise SpecError(f"unknown export format `{fmt_name}` (json or toml)")

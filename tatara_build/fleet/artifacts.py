@@ -2,8 +2,9 @@
 `tatara.manifest.json` (backends/manifest.py writes it under `spec`), so `plan`, `apply`,
 `status`, `detach` and `map` need no spec sources on the host that applies.
 
-Trust: the carried closure (policy, programs, maps) must hash to the manifest's
-`spec_hash`, and every object must match its recorded sha256 before anything loads.
+Trust: the carried closure (policy, programs, maps, records, globals), rebuilt as models,
+must hash to the manifest's `spec_hash`, and every object must match its recorded sha256
+before anything loads.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pydantic import ValidationError
 
 from tatara_build.backends.manifest import MANIFEST, SPEC_KEY
 from tatara_build.errors import SpecError
-from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec, Project, attest_value
+from tatara_build.model.globals import GlobalSpec
+from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec, Project
+from tatara_build.model.records import StructSpec
 from tatara_build.model.testspec import TestSpec
 
 
@@ -37,24 +40,38 @@ def carries_spec(folder: Path) -> bool:
 
 
 def project_from_manifest(folder: Path) -> Project:
-    """The policy's Project rebuilt from the manifest's wire-form spec (no sources)."""
+    """The policy's Project rebuilt from the manifest's wire-form spec (no sources).
+
+    The check is the whole round trip wire -> model -> hash: the rebuilt Project's
+    `policy_hash` (model/ir.py `policy_closure`: policy, programs, maps, the records its
+    maps use, the globals) must equal the manifest's `spec_hash`, so any part of the
+    closure the wire form dropped or the models read back differently is caught here,
+    not on the host after a load."""
     data = read_manifest(folder)
     path = str(folder / MANIFEST)
     spec = data.get(SPEC_KEY)
     if not isinstance(spec, dict):
         raise SpecError(f"{path} carries no spec (built by an older tatara-build): pass the spec "
                         "files, or rebuild")
-    closure = {k: spec.get(k) for k in ("policy", "programs", "maps")}
-    if data.get("spec_hash") and attest_value(closure) != data["spec_hash"]:
+    project = _rebuilt(spec, path)
+    name = project.policies[0].spec.name
+    if data.get("spec_hash") and project.policy_hash(name) != data["spec_hash"]:
         raise SpecError(f"{path}: the carried spec does not match the manifest's spec_hash "
                         "(edited after the build?): rebuild")
+    return project
+
+
+def _rebuilt(spec: dict, path: str) -> Project:
+    def each(key: str, model) -> list[Located]:
+        items = spec.get(key) or []
+        if not isinstance(items, list):
+            raise TypeError(f"`{key}` is not a list")
+        return [Located(model.model_validate(x), path) for x in items]
+
     try:
-        project = Project(
-            programs=[Located(ProgramSpec.model_validate(p), path) for p in spec["programs"]],
-            maps=[Located(MapSpec.model_validate(m), path) for m in spec["maps"]],
-            policies=[Located(PolicySpec.model_validate(spec["policy"]), path)],
-            tests=[Located(TestSpec.model_validate(t), path) for t in spec.get("tests") or []],
-            files=[path])
+        return Project(programs=each("programs", ProgramSpec), maps=each("maps", MapSpec),
+                       policies=[Located(PolicySpec.model_validate(spec["policy"]), path)],
+                       tests=each("tests", TestSpec), globals=each("globals", GlobalSpec),
+                       structs=each("structs", StructSpec), files=[path])
     except (ValidationError, KeyError, TypeError) as exc:
         raise SpecError(f"{path}: the carried spec is malformed: {exc}") from None
-    return project

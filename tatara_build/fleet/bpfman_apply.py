@@ -6,7 +6,8 @@ bpftool runtime's; the lock in runtime/state.py is shared), everything undone in
 on any failure. Per object: one `bpfman load` of all its programs (maps shared within the object;
 a later object whose maps overlap is loaded with `--map-owner-id`), then one attach per
 program; each map is pinned again under the policy's pin root so `map` and `status` read
-it where the bpftool runtime puts it. A changed policy is detached, then applied again.
+it where the bpftool runtime puts it. A changed policy, or one applied again with another
+`--netns`, is detached (from the journal's undo records), then applied again.
 """
 
 from __future__ import annotations
@@ -79,12 +80,15 @@ def plan(t: Target, journal: BpfmanJournal) -> list[Action]:
         return [Action("nothing", t.policy, "applied and unchanged")]
     out = [Action("detach", t.policy, "the policy applied before")] if journal.status == "applied" \
         else []
-    out += [Action("load", f, f"bpfman load file ({len(o['programs'])} programs)")
-            for f, o in sorted(t.objects.items())]
+    return out + _fresh(t)
+
+
+def _fresh(t: Target) -> list[Action]:
+    out = [Action("load", f, f"bpfman load file ({len(o['programs'])} programs)")
+           for f, o in sorted(t.objects.items())]
     out += [Action("attach", p.name, f"{BPFMAN_PROGRAMS[p.kind].load_type} {p.attach.target}")
             for p in t.programs]
-    out += [Action("pin-map", m.name, str(t.map_pin(m))) for m in t.maps]
-    return out
+    return out + [Action("pin-map", m.name, str(t.map_pin(m))) for m in t.maps]
 
 
 def apply(t: Target, b: Bpfman, netns: str | None = None) -> list[Action]:
@@ -97,8 +101,12 @@ def apply(t: Target, b: Bpfman, netns: str | None = None) -> list[Action]:
         if journal.interrupted:
             _undo(journal.data.get("steps", []), b)
         actions = plan(t, journal)
-        if actions[0].kind == "nothing" and _live(t, b, journal.data["applied"]):
+        moved = journal.data.get("applied", {}).get("netns") != netns
+        if actions[0].kind == "nothing" and not moved and _live(t, b, journal.data["applied"]):
             return actions
+        if moved and journal.status == "applied":  # another --netns: detach there, apply here
+            was = journal.data["applied"].get("netns") or "(host)"
+            actions = [Action("detach", t.policy, f"applied in netns {was}"), *_fresh(t)]
         if journal.status == "applied":
             _undo(journal.data["applied"].get("undo", []), b)
             journal.clear()

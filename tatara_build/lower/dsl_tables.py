@@ -85,7 +85,31 @@ ACCESSORS: dict[str, tuple[str, bool]] = {
     "l4-sport": ("l4_sport", False),
     "l4-dport": ("l4_dport", False),
     "tcp-flags": ("tcp_flags", False),
+    # issue 15 (read side): VLAN tags, IPv6, ICMP/ICMPv6 (rt.rs walks the tags and
+    # extension headers; ip-proto/ip-ttl/ip-len/l4-*/tcp-flags cover IPv6 too)
+    "vlan-id": ("vlan_id", True),
+    "vlan-count": ("vlan_count", True),
+    "ipv6-src": ("ipv6_src", False),
+    "ipv6-dst": ("ipv6_dst", False),
+    "ipv6-src-hi": ("ipv6_src_hi", False),
+    "ipv6-src-lo": ("ipv6_src_lo", False),
+    "ipv6-dst-hi": ("ipv6_dst_hi", False),
+    "ipv6-dst-lo": ("ipv6_dst_lo", False),
+    "ipv6-next-header": ("ipv6_next_header", False),
+    "ipv6-hop-limit": ("ipv6_hop_limit", False),
+    "icmp-type": ("icmp_type", False),
+    "icmp-code": ("icmp_code", False),
+    "icmp-id": ("icmp_id", False),
+    "icmp-seq": ("icmp_seq", False),
 }
+# How far `Pkt::parse` must read for an accessor (templates/crate/rt.rs): 1 the VLAN
+# tags, 2 the IP header, 3 the L4 header (the IPv6 extension-header walk); the body
+# parses once, as deep as its deepest accessor.
+ACCESSOR_DEPTH = {"eth-proto": 1, "vlan-id": 1, "vlan-count": 1, "ip-proto": 3, "l4-sport": 3,
+                  "l4-dport": 3, "tcp-flags": 3, "icmp-type": 3, "icmp-code": 3, "icmp-id": 3,
+                  "icmp-seq": 3}  # others: 2
+# Accessors whose value is a byte array (a record field type), not a u64.
+ACCESSOR_BYTES = {"ipv6-src": "ipv6", "ipv6-dst": "ipv6"}
 LOADS = {"load-u8": "load_u8", "load-u16": "load_u16", "load-u32": "load_u32"}
 
 BSWAP = {"bswap16": "u16", "bswap32": "u32", "bswap64": "u64"}
@@ -106,6 +130,44 @@ CONTEXT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
     "SkBuffContext": ("ctx.skb.skb", _SKB),
     "XdpContext": ("ctx.ctx", {f: f"crate::rt::ctx_field!(PTR, aya_ebpf::bindings::xdp_md, {f})"
                                for f in ("ingress_ifindex", "rx_queue_index")}),
+}
+
+# Packet writes (lower/bpf_fn/stores.py). Kernel program types with writable direct
+# packet access (the verifier's may_access_direct_pkt_data: cgroup_skb is read-only,
+# socket filters have none).
+PACKET_WRITES = frozenset({"xdp", "sched_cls"})
+STORES = {"store-u8": ("store_u8", 8), "store-u16": ("store_u16", 16),
+          "store-u32": ("store_u32", 32)}
+
+
+# Kernel program types whose egress packets may carry a CHECKSUM_PARTIAL L4 checksum (the
+# field holds the pseudo-header sum for the NIC to finish): a setter's full-checksum
+# update would be wrong there, so L4 setters are refused on egress.
+PARTIAL_CSUM_EGRESS = frozenset({"sched_cls"})
+
+
+@dataclass(frozen=True)
+class Setter:
+    """A packet field setter: its Pkt method, the value's width (0: takes no value), and
+    whether it updates a TCP/UDP checksum."""
+
+    method: str
+    bits: int = 0
+    needs_eth: bool = False
+    doc: str = ""
+    l4_sum: bool = False
+
+
+SETTERS: dict[str, Setter] = {
+    "set-ipv4-src": Setter("set_ipv4_src", 32, doc="IPv4 header and TCP/UDP checksums fixed", l4_sum=True),
+    "set-ipv4-dst": Setter("set_ipv4_dst", 32, doc="IPv4 header and TCP/UDP checksums fixed", l4_sum=True),
+    "set-ip-ttl": Setter("set_ip_ttl", 8, doc="IPv4 header checksum fixed"),
+    "set-l4-sport": Setter("set_l4_sport", 16, doc="TCP/UDP checksum fixed (UDP 0 stays 0)", l4_sum=True),
+    "set-l4-dport": Setter("set_l4_dport", 16, doc="TCP/UDP checksum fixed (UDP 0 stays 0)", l4_sum=True),
+    "set-icmp-type": Setter("set_icmp_type", 8, doc="ICMP/ICMPv6 checksum fixed"),
+    "swap-macs": Setter("swap_macs", needs_eth=True, doc="Ethernet src <-> dst"),
+    "swap-ipv4": Setter("swap_ipv4", doc="IPv4 src <-> dst (no checksum changes)"),
+    "swap-l4-ports": Setter("swap_l4_ports", doc="TCP/UDP sport <-> dport (no checksum changes)"),
 }
 
 # Kernel task fields, `(task-field NAME [task])` (lower/bpf_fn/task.py): the (struct, field)

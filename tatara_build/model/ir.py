@@ -211,7 +211,7 @@ class Project:
         return [p for p in self.policies if ident(program) in {ident(n) for n in p.spec.programs}]
 
     def struct(self, name: str) -> Located[StructSpec] | None:
-        return self._index("structs").get(name)
+        return self._index("structs").get(ident(name))
 
     def _fns_by_file(self) -> dict[str, dict[str, BpfFnForm]]:
         cache = self.fn_index
@@ -273,7 +273,12 @@ class Project:
 
 @lru_cache(maxsize=4096)
 def _resolved(path: str) -> str:
-    return str(Path(path).resolve())
+    """`path` made absolute with links resolved; a name no file can have (a NUL in a
+    hostile `:source`) stays as written, so it matches nothing instead of crashing."""
+    try:
+        return str(Path(path).resolve())
+    except (ValueError, OSError):
+        return path
 
 
 def canonical_json(value: object) -> str:

@@ -52,7 +52,7 @@ def rust_field_type(t: str) -> str:
 
 
 class FieldSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     type: str

@@ -8,7 +8,7 @@ author's). Formatting is idempotent: fmt(fmt(x)) == fmt(x).
 
 from __future__ import annotations
 
-from tatara_build.reader.forms import FORMS
+from tatara_build.reader.heads import SPEC_FORM_HEADS
 from tatara_build.reader.lisp import Node, read, to_text, trailing_comments
 
 INDENT = "  "
@@ -50,7 +50,7 @@ def format_text(text: str) -> str:
     blocks: list[str] = []
     for form in forms:
         is_def = (form.kind == "list" and form.items and form.items[0].kind == "sym"
-                  and form.items[0].value in FORMS
+                  and form.items[0].value in SPEC_FORM_HEADS
                   and all(a.kind == "kw" for a in _keys(form)))
         if is_def:
             blocks.append("\n".join(_def_form(form)))

@@ -11,6 +11,7 @@ nothing, and every path in a record is checked with `Owner` before it is touched
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tatara_build.lower.naming import kernel_name
@@ -115,13 +116,31 @@ def _tc(k: Kernel, spec: ProgramSpec, pin: Path, intend: Intend, prior: Path | N
     k.clsact.add((k.netns, dev))
     pref = tc_pref(spec.name)
     mine = TcFilterDel(dev, direction, pref, k.netns)
-    intend(TcRestore(dev, direction, pref, k.netns, str(prior)) if prior and prior.exists()
-           else mine)
+    held = k.prog_info(prior) if prior and prior.exists() else None
+    running = tc_filter_prog(k, dev, direction, pref) if held else None
+    # restore the prior copy only where it runs now (not after a --netns or dev change)
+    intend(TcRestore(dev, direction, pref, k.netns, str(prior))
+           if held and running and running["id"] == held["id"] else mine)
     res = k.tc(["filter", "replace", "dev", dev, direction, "pref", str(pref), "handle", "1",
                 "bpf", "direct-action", "pinned", str(pin)])
     if not res.ok:
         raise AttachFailed(f"tc filter on {dev} {direction}: {res.stderr.strip()}")
     return [*out, mine]  # detach walks these in reverse: the filter, then the qdisc
+
+
+def tc_filter_prog(k: Kernel, dev: str, direction: str, pref: int) -> dict | None:
+    """{id, tag, name} of the program the filter at (dev, direction, pref) runs in
+    k.netns, or None (no such filter, no such device)."""
+    res = k.tc(["-j", "filter", "show", "dev", dev, direction, "pref", str(pref)])
+    try:
+        rows = json.loads(res.stdout) if res.ok and res.stdout.strip() else []
+    except ValueError:
+        return None
+    for row in rows if isinstance(rows, list) else []:
+        prog = (row.get("options") or {}).get("prog") if isinstance(row, dict) else None
+        if isinstance(prog, dict) and isinstance(prog.get("id"), int):
+            return links.prog_info_id(prog["id"])
+    return None
 
 
 def _cgroup(k: Kernel, spec: ProgramSpec, pin: Path, ident: dict, intend: Intend,
@@ -191,10 +210,11 @@ def _undo(k: Kernel, rec: Record, owner: Owner, marks: Path | None) -> None:
                   "1", "bpf", "direct-action", "pinned", rec.pin])
     elif isinstance(rec, TcQdiscDel):
         shown = k.net_show(rec.dev)
-        if shown is not None and not shown.get("tc") and not _other_filters(k, rec.dev):
+        busy = shown is not None and (bool(shown.get("tc")) or _other_filters(k, rec.dev))
+        if shown is not None and not busy:
             k.tc(["qdisc", "del", "dev", rec.dev, "clsact"])
             k.clsact.discard((k.netns, rec.dev))
-        if marks is not None:
+        if marks is not None and not busy:  # kept while filters sit on it: a later sweep
             owner.rmdir(qdisc_mark(marks, rec.netns, rec.dev))
     elif isinstance(rec, CgroupDetach):
         for p in k.cgroup_progs(rec.cgroup, rec.dir):

@@ -7,6 +7,8 @@ ours, runtime/attach.py), then moves the new pins in place. Every kernel change 
 journaled before it is made (runtime/state.py); an exception rolls this attempt back
 from those records, and a kill -9 leaves a journal marked `applying` that the next
 apply converges forward from (maps and their contents are reused, never recreated).
+What the previous apply attached that this one does not (another netns, a renamed
+program) is retired before the journal says `applied` (runtime/retire.py).
 detach removes what the journal, the pin folder and the kernel show to be ours.
 """
 
@@ -25,6 +27,7 @@ from tatara_build.runtime import attach as hooks
 from tatara_build.runtime.kernel import Kernel
 from tatara_build.runtime.observe import lost_attachments, marked_netns, netns_mark, observed_records, trusted
 from tatara_build.runtime.records import Record, RmdirEmpty, TcQdiscDel, Unpin
+from tatara_build.runtime.retire import retire
 from tatara_build.runtime.safety import Owner, check_objects
 from tatara_build.runtime.state import Journal, policy_lock
 from tatara_build.runtime.target import Target
@@ -109,8 +112,11 @@ def apply(t: Target, k: Kernel, fault_at: int | None = None) -> list[Action]:
         old = journal.applied if journal.status == "applied" and not broken else {}
         carried = _carried(t, journal, owner)
         journal.begin()
+        steps = _Steps(fault_at)
         try:
-            applied = _converge(t, k, journal, _Steps(fault_at), owner, carried)
+            applied = _converge(t, k, journal, steps, owner, carried)
+            steps.tick()  # journal.applied still holds the previous apply's records
+            retire(k, t, journal.applied, applied["attach"], owner)
         except BaseException:
             rollback(journal, k, owner, t)
             journal.data["status"] = "applying" if broken else ("applied" if old else "absent")
@@ -276,12 +282,18 @@ def rollback(journal: Journal, k: Kernel, owner: Owner, t: Target) -> int:
 def detach(t: Target, k: Kernel) -> int:
     """Remove everything the policy owns (attachments, links, programs, maps, qdiscs it
     added) and nothing else: from the journal's records (each checked against the spec
-    and the pin folder), then from what the kernel shows on the spec's hooks."""
+    and the pin folder, or — for a program renamed since the apply — against the kernel,
+    runtime/retire.py), then from what the kernel shows on the spec's hooks."""
     with policy_lock(t.policy):
         journal = Journal(t.policy)
         owner = owner_of(t, journal)
         n = 0
         spaces = {k.netns, journal.applied.get("netns")} | marked_netns(t.layout.marks)
+        # first, records of programs the current spec no longer has (renamed since the
+        # apply): their filters go before any qdisc they sit on is considered
+        gone = {name: [r for r in rs if not trusted(r, t, owner)]
+                for name, rs in journal.applied.get("attach", {}).items()}
+        n += retire(k, t, {"attach": gone}, {}, owner)
         recs = list(reversed(journal.data["steps"]))
         recs += [r for rs in journal.applied.get("attach", {}).values() for r in reversed(rs)]
         for rec in recs:

@@ -2,9 +2,9 @@
 
 `core` holds the lowering state (scopes, types, conversions); each form lives in
 a small module that registers its handler in `registry.FORMS` (control, ops,
-mapops, packet, helpers, context, task). No `unwrap`, no indexing, no panics in the output. Every
-error is a diagnostic at the form's file:line:col, with upstream's LowerError
-texts where upstream has one.
+mapops, packet, helpers, context, stores, task). No `unwrap`, no indexing, no panics in
+the output. Every error is a diagnostic at the form's file:line:col, with upstream's
+LowerError texts where upstream has one.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from tatara_build.lower.bpf_fn import (  # noqa: F401 (each module registers its
     ops,
     packet,
     records,
+    short,
+    stores,
     task,
 )
 from tatara_build.lower.bpf_fn.core import LowerError, Lowering, Ty, Val, cast
@@ -54,6 +56,10 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     """Lower `fn` as the body of `program`; maps are the policy's, structs the project's,
     `fns` the other bpf-fns of its file (called by name, inlined), globals_ the project's
     defbpf-globals by symbol name."""
+    try:
+        on_short, fn = short.split(fn)
+    except LowerError as exc:
+        return None, [exc.diag]
     low = Lowering(fn, program, maps, structs or {})
     low.helpers = {k: v for k, v in (fns or {}).items() if k != fn.name}
     low.globals = globals_ or {}
@@ -62,14 +68,30 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                             fn.span, f"(bpf-fn {fn.name} (ctx) ...)")]
     try:
         lines = low.body()
+        spans = list(low.line_spans)
+        if on_short is not None:
+            lines = short.wrap(low, on_short, lines)
+            spans = _wrapped_spans(fn, spans, list(low.line_spans), len(lines))
     except LowerError as exc:
         return None, [exc.diag]
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
-    spans = list(low.line_spans)
+    if low.uses_setters:
+        lines.insert(0, stores.PKTW_INIT)
+        spans.insert(0, fn.span)
+    if low.hdr_depth:
+        lines.insert(0, f"    let hdr = pkt.parse::<{low.hdr_depth}>();")
+        spans.insert(0, fn.span)
     if low.uses_pkt:
         lines.insert(0, "    let pkt = " + packet.PKT_INIT[low.kind.context] + ";")
         spans.insert(0, fn.span)
     return LoweredBody(snake(program.name), lines, low.uses_pkt, low.uses_ctx,
                        frozenset(low.used_structs), tuple(spans)), []
+
+
+def _wrapped_spans(fn: BpfFnForm, main: list, short_body: list, total: int) -> list:
+    """The line table of a body `short.wrap` put in a closure: one opening line, the main
+    body's lines, four closing lines, then the on-short body's lines."""
+    spans = [fn.span, *main, *[fn.span] * 4, *short_body]
+    return spans if len(spans) == total else [fn.span] * total

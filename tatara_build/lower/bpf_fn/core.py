@@ -96,7 +96,9 @@ class Lowering:
     scopes: list[dict[str, Binding]] = field(default_factory=lambda: [{}])
     names: LocalNames = field(default_factory=LocalNames)
     uses_pkt: bool = False
+    hdr_depth: int = 0  # header accessors: the body starts with `let hdr = pkt.parse::<N>();`
     uses_ctx: bool = False
+    uses_setters: bool = False  # a packet field setter (stores.py) needs `pw`
     globals: dict = field(default_factory=dict)  # symbol name -> GlobalSpec (global_vars.py)
     # The line table: each emitted line starts with a marker naming the form being lowered
     # (`at`'s top, an index into `span_table`); body() strips the markers into line_spans.

@@ -1,7 +1,11 @@
 """Packet forms: header accessors, loads at an offset, packet-len.
 
 Packet reads are bounds-checked (`?` on `Option`): a packet shorter than a header
-it claims makes the program return its kind's default verdict.
+it claims makes the program return its kind's default verdict, or run its
+`(on-short …)` body (short.py). Header accessors read `hdr`, the packet's headers
+parsed once at the body's top (`Pkt::parse` in templates/crate/rt.rs: VLAN tags, IPv4
+or IPv6 and its extension headers), as deep as the deepest accessor used
+(dsl_tables.ACCESSOR_DEPTH).
 """
 
 from __future__ import annotations
@@ -82,7 +86,10 @@ def lower_accessor(low: Lowering, op: str, node: Node, args: list[Node], want: b
     if needs_eth and not low.kind.has_ethernet:
         raise LowerError(f"`({op} …)`: `{low.program.kind}` packets start at the IP header",
                          node)
-    return Val(low.temp(f"pkt.{method}()?"), Ty.U64)
+    low.hdr_depth = max(low.hdr_depth, T.ACCESSOR_DEPTH.get(op, 2))
+    if op in T.ACCESSOR_BYTES:
+        return Val(low.temp(f"hdr.{method}()?"), Ty.BYTES, T.ACCESSOR_BYTES[op])
+    return Val(low.temp(f"hdr.{method}()?"), Ty.U64)
 
 
 def _skb_loads(low: Lowering) -> bool:

@@ -3,8 +3,10 @@
 //!
 //! Every read compares `start + offset + size` with `end` before it dereferences, in
 //! the shape the verifier proves safe. `None` means the packet is shorter than a
-//! header it claims to have: the program then returns its kind's default verdict.
-//! Fields of headers the packet does not have read as 0.
+//! header it claims to have: the program then runs its `(on-short …)` body, or returns
+//! its kind's default verdict. Fields of headers the packet does not have read as 0.
+//! Header accessors skip up to `VLAN_MAX` VLAN tags and `IPV6_EXT_MAX` IPv6 extension
+//! headers, in walks the verifier bounds.
 
 #![allow(dead_code, unused_macros)]
 
@@ -13,8 +15,17 @@ use core::ptr;
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const VLAN_HLEN: usize = 4;
+/// VLAN tags skipped before L3 (802.1Q, 802.1ad; QinQ is two).
+pub const VLAN_MAX: u64 = 2;
+/// IPv6 extension headers skipped before L4.
+pub const IPV6_EXT_MAX: usize = 6;
+const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// The largest offset `load_var_*` reads at: the verifier takes a range from a packet
 /// pointer only while its variable part plus the bytes read stays within 0xffff.
@@ -164,148 +175,442 @@ impl Pkt {
             .map(|v| u64::from(u32::from_be(v)))
     }
 
-    /// EtherType (host order); 0 for packets without an Ethernet header.
+    /// Where L3 starts: `(address, EtherType after the tags, tags skipped, outer VID)`.
+    /// Up to `VLAN_MAX` 802.1Q/802.1ad tags are skipped (xdp-tutorial's VLAN_MAX_DEPTH);
+    /// a packet with more keeps a tag's TPID as its EtherType, so it reads as not IP.
+    /// Packets without an Ethernet header start at L3 with EtherType 0.
     #[inline(always)]
-    pub fn eth_proto(&self) -> Option<u64> {
+    pub fn l3(&self) -> Option<(usize, u16, u64, u64)> {
         if !self.eth {
-            return Some(0);
+            return Some((self.start, 0, 0, 0));
         }
-        self.load_u16(12)
+        let mut proto = u16::from_be(self.at::<u16>(ETH_HLEN - 2)?);
+        let mut off = ETH_HLEN;
+        let mut tags = 0;
+        let mut vid = 0;
+        while tags < VLAN_MAX && (proto == ETH_P_8021Q || proto == ETH_P_8021AD) {
+            // TCI and the next EtherType under one bounds check, as a C `vlan_hdr` read.
+            let tag = u32::from_be(self.at::<u32>(off)?);
+            if tags == 0 {
+                vid = u64::from(tag >> 16) & 0x0fff;
+            }
+            proto = tag as u16;
+            off += VLAN_HLEN;
+            tags += 1;
+        }
+        Some((self.start + off, proto, tags, vid))
+    }
+
+    /// The IP header at `l3`: `Ip::V4` with 20 bytes checked, `Ip::V6` with 40, `Ip::No`
+    /// when the packet is not IP, `None` when it claims IP but is cut short (with
+    /// Ethernet; a packet starting at L3 that is too short reads as not IP).
+    #[inline(always)]
+    fn ip_at(&self, l3: usize, proto: u16) -> Option<Ip> {
+        let (need, version) = if !self.eth {
+            // 20 bytes, not 1: LLVM folds `start + 1 > end` into `start >= end`, which
+            // gives the verifier no packet range (see `at`).
+            if l3 + 20 > self.end {
+                return Some(Ip::No);
+            }
+            // SAFETY: 20 bytes were bounds-checked above.
+            match unsafe { *(l3 as *const u8) } >> 4 {
+                4 => (20, 4),
+                6 => (40, 6),
+                _ => return Some(Ip::No),
+            }
+        } else if proto == ETH_P_IP {
+            (20, 4)
+        } else if proto == ETH_P_IPV6 {
+            (40, 6)
+        } else {
+            return Some(Ip::No);
+        };
+        if l3 + need > self.end {
+            return if self.eth { None } else { Some(Ip::No) };
+        }
+        // SAFETY: the fixed header was bounds-checked above.
+        let vihl = unsafe { *(l3 as *const u8) };
+        Some(match (vihl >> 4, version) {
+            (4, 4) => Ip::V4(l3),
+            (6, 6) => Ip::V6(l3),
+            _ => Ip::No,
+        })
+    }
+
+    /// The IP header after the VLAN tags (see `ip_at`).
+    #[inline(always)]
+    fn ip(&self) -> Option<Ip> {
+        let (l3, proto, _, _) = self.l3()?;
+        self.ip_at(l3, proto)
     }
 
     /// Address of a whole (20-byte) IPv4 header, `Some(None)` when the packet is not
     /// IPv4, `None` when it is cut short. One bounds check covers every fixed field,
     /// as a C author would write it.
     #[inline(always)]
-    fn ipv4(&self) -> Option<Option<usize>> {
-        let l3 = if self.eth {
-            if u16::from_be(self.at::<u16>(12)?) != ETH_P_IP {
-                return Some(None);
-            }
-            self.start + ETH_HLEN
-        } else {
-            self.start
-        };
-        // The 20-byte check and the version read in one asm block (`checked_load!`):
-        // LLVM once left this read on a path it knew was dead, after the check had failed
-        // there, and the verifier, which cannot tell that path is dead, refused it.
-        let vihl = match checked_load!(l3, self.end, "u8", 20, 0) {
-            Some(v) => v as u8,
-            None => return if self.eth { None } else { Some(None) },
-        };
-        Some(if vihl >> 4 == 4 { Some(l3) } else { None })
+    pub fn ipv4(&self) -> Option<Option<usize>> {
+        Some(match self.ip()? {
+            Ip::V4(h) => Some(h),
+            _ => None,
+        })
     }
 
-    /// 4 or 6 for IP packets, 0 otherwise.
+    /// Address of a whole (40-byte) IPv6 header, like `ipv4`.
+    #[inline(always)]
+    pub fn ipv6(&self) -> Option<Option<usize>> {
+        Some(match self.ip()? {
+            Ip::V6(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// A field of the (already bounds-checked) header at `h`.
+    #[inline(always)]
+    fn field<T: Copy>(h: usize, off: usize) -> T {
+        // SAFETY: callers pass offsets inside the bytes `ip_at`/`l4_at` checked (plain
+        // load: see `at`).
+        unsafe { ptr::read((h + off) as *const T) }
+    }
+
+    /// `(address of the L4 header, protocol, whether the header is there)` after the
+    /// IPv4 header (its IHL honoured; protocol read even when IHL < 5) or after up to
+    /// `IPV6_EXT_MAX` IPv6 extension headers. Every value is defined on every path: an
+    /// `Option` payload left undefined on the not-IP path lets LLVM reuse whatever
+    /// register (the context pointer) for it, which the verifier refuses.
+    #[inline(always)]
+    fn l4_at(&self, ip: Ip) -> Option<(usize, u8, bool)> {
+        match ip {
+            Ip::V4(h) => {
+                let ihl = usize::from(Self::field::<u8>(h, 0) & 0x0f) * 4;
+                let proto = Self::field::<u8>(h, 9);
+                if ihl < 20 {
+                    return Some((self.start, proto, false));
+                }
+                Some((h + ihl, proto, true))
+            }
+            Ip::V6(h) => {
+                let (l4, nh) = self.ipv6_skip_ext(h)?;
+                Some((l4, nh, true))
+            }
+            Ip::No => Some((self.start, 0, false)),
+        }
+    }
+
+    /// The L4 header's address and protocol (see `l4_at`), `Some(None)` when there is
+    /// no L4 header, `None` when an IPv6 extension header is cut short. The packet-write
+    /// methods find the header to fix up through it.
+    #[inline(always)]
+    pub fn l4(&self) -> Option<Option<(usize, u8)>> {
+        let (l4, proto, there) = self.l4_at(self.ip()?)?;
+        Some(if there { Some((l4, proto)) } else { None })
+    }
+
+    /// Walks at most `IPV6_EXT_MAX` extension headers (hop-by-hop, routing, fragment,
+    /// destination options: 8-byte units; AH: 4-byte units). A non-first fragment stops
+    /// at its fragment header (its L4 header is elsewhere): protocol 44, ports 0. A
+    /// chain longer than the limit gives the extension header where it stopped.
+    #[inline(always)]
+    fn ipv6_skip_ext(&self, h: usize) -> Option<(usize, u8)> {
+        let mut nh = Self::field::<u8>(h, 6);
+        let mut p = h + 40;
+        let mut i = 0;
+        while i < IPV6_EXT_MAX {
+            // A register move LLVM cannot see through hides the trip count, so the walk
+            // stays one loop (the verifier bounds it by `i`), not six unrolled copies.
+            // SAFETY: `rX = rX`: `i` passes through its register unchanged.
+            unsafe { core::arch::asm!("{0} = {0}", inout(reg) i) };
+            if !matches!(nh, 0 | 43 | 44 | 51 | 60) {
+                break;
+            }
+            if p + 8 > self.end {
+                return None;
+            }
+            let len = usize::from(Self::field::<u8>(p, 1));
+            let size = match nh {
+                44 if u16::from_be(Self::field(p, 2)) & 0xfff8 != 0 => return Some((p, nh)),
+                44 => 8,
+                51 => (len + 2) * 4,
+                _ => (len + 1) * 8,
+            };
+            nh = Self::field::<u8>(p, 0);
+            p += size;
+            i += 1;
+        }
+        Some((p, nh))
+    }
+
+    /// Every header offset, parsed once at the top of a body that reads headers, so
+    /// each accessor is a field read (one walk per program, not one per accessor).
+    /// A walk cut short is recorded as the level reached, and an accessor that needs a
+    /// header past it gives `None` where it is read, as a direct read would. `DEPTH`
+    /// says how far the body's accessors read (1: the VLAN tags, 2: the IP header, 3:
+    /// the L4 header), so a body that reads only tags carries no IPv6 walk.
+    #[inline(always)]
+    pub fn parse<const DEPTH: u8>(&self) -> Hdr {
+        let mut h = Hdr {
+            start: self.start,
+            end: self.end,
+            level: CUT_L2,
+            proto: 0,
+            tags: 0,
+            vid: 0,
+            ip: Ip::No,
+            l4: self.start,
+            l4proto: 0,
+            l4there: false,
+        };
+        let Some((l3, proto, tags, vid)) = self.l3() else {
+            return h;
+        };
+        (h.proto, h.tags, h.vid, h.level) = (proto, tags, vid, CUT_L3);
+        if DEPTH < 2 {
+            h.level = WHOLE;
+            return h;
+        }
+        let Some(ip) = self.ip_at(l3, proto) else {
+            return h;
+        };
+        (h.ip, h.level) = (ip, CUT_L4);
+        if DEPTH < 3 {
+            h.level = WHOLE;
+            return h;
+        }
+        let Some((l4, l4proto, there)) = self.l4_at(ip) else {
+            return h;
+        };
+        (h.l4, h.l4proto, h.l4there, h.level) = (l4, l4proto, there, WHOLE);
+        h
+    }
+}
+
+/// What `Pkt::ip_at` found at L3.
+#[derive(Clone, Copy)]
+pub enum Ip {
+    V4(usize),
+    V6(usize),
+    No,
+}
+
+// How far `Pkt::parse` got: cut in the VLAN tags, in the IP header, in the IPv6
+// extension headers, or whole.
+const CUT_L2: u8 = 0;
+const CUT_L3: u8 = 1;
+const CUT_L4: u8 = 2;
+const WHOLE: u8 = 3;
+
+/// A packet's header offsets (`Pkt::parse`): what the header accessors read.
+pub struct Hdr {
+    start: usize,
+    end: usize,
+    level: u8,
+    proto: u16,
+    tags: u64,
+    vid: u64,
+    ip: Ip,
+    l4: usize,
+    l4proto: u8,
+    l4there: bool,
+}
+
+impl Hdr {
+    /// `None` (the packet is short) when parsing stopped before `level`.
+    #[inline(always)]
+    fn need(&self, level: u8) -> Option<()> {
+        if self.level > level { Some(()) } else { None }
+    }
+
+    /// EtherType (host order) after up to `VLAN_MAX` VLAN tags; 0 without Ethernet.
+    #[inline(always)]
+    pub fn eth_proto(&self) -> Option<u64> {
+        self.need(CUT_L2)?;
+        Some(u64::from(self.proto))
+    }
+
+    /// How many VLAN tags (0..=VLAN_MAX) precede the EtherType `eth_proto` gives.
+    #[inline(always)]
+    pub fn vlan_count(&self) -> Option<u64> {
+        self.need(CUT_L2)?;
+        Some(self.tags)
+    }
+
+    /// The outer tag's VLAN id (12 bits); 0 for an untagged packet.
+    #[inline(always)]
+    pub fn vlan_id(&self) -> Option<u64> {
+        self.need(CUT_L2)?;
+        Some(self.vid)
+    }
+
+    /// 4 or 6 when the packet has that IP header (EtherType and version agree), else 0.
     #[inline(always)]
     pub fn ip_version(&self) -> Option<u64> {
-        if self.eth {
-            return Some(match u16::from_be(self.at::<u16>(12)?) {
-                ETH_P_IP => 4,
-                ETH_P_IPV6 => 6,
-                _ => 0,
-            });
-        }
-        Some(match self.at::<u8>(0)? >> 4 {
-            4 => 4,
-            6 => 6,
+        self.need(CUT_L3)?;
+        Some(match self.ip {
+            Ip::V4(_) => 4,
+            Ip::V6(_) => 6,
+            Ip::No => 0,
+        })
+    }
+
+    /// A field of the IPv4 header (`v4` offset) or the IPv6 one (`v6`), 0 for other
+    /// packets or when the field has no offset (`usize::MAX`) in that version.
+    #[inline(always)]
+    fn ip_field<T: Copy + Into<u64>>(&self, v4: usize, v6: usize, be: fn(T) -> T) -> Option<u64> {
+        self.need(CUT_L3)?;
+        Some(match self.ip {
+            Ip::V4(h) if v4 != usize::MAX => be(Pkt::field::<T>(h, v4)).into(),
+            Ip::V6(h) if v6 != usize::MAX => be(Pkt::field::<T>(h, v6)).into(),
             _ => 0,
         })
     }
 
-    /// A field of the (already bounds-checked) IPv4 header at `h`.
-    #[inline(always)]
-    fn field<T: Copy>(h: usize, off: usize) -> T {
-        // SAFETY: callers pass offsets inside the bytes `ipv4`/`l4` checked (plain load:
-        // see `at`).
-        unsafe { ptr::read((h + off) as *const T) }
-    }
-
+    /// The L4 protocol: IPv4's protocol, or IPv6's after its extension headers.
     #[inline(always)]
     pub fn ip_proto(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(Self::field::<u8>(h, 9))),
-        )
+        self.need(CUT_L4)?;
+        Some(u64::from(self.l4proto))
     }
 
+    /// IPv4 TTL or IPv6 hop limit.
     #[inline(always)]
     pub fn ip_ttl(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(Self::field::<u8>(h, 8))),
-        )
+        self.ip_field::<u8>(8, 7, |v| v)
     }
 
+    /// IPv4 total length, or IPv6's payload length plus its 40-byte header.
     #[inline(always)]
     pub fn ip_len(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(u16::from_be(Self::field(h, 2)))),
-        )
+        let len = self.ip_field::<u16>(2, 4, u16::from_be)?;
+        Some(if matches!(self.ip, Ip::V6(_)) {
+            len + 40
+        } else {
+            len
+        })
     }
 
     #[inline(always)]
     pub fn ipv4_src(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(u32::from_be(Self::field(h, 12)))),
-        )
+        self.ip_field::<u32>(12, usize::MAX, u32::from_be)
     }
 
     #[inline(always)]
     pub fn ipv4_dst(&self) -> Option<u64> {
-        Some(
-            self.ipv4()?
-                .map_or(0, |h| u64::from(u32::from_be(Self::field(h, 16)))),
-        )
+        self.ip_field::<u32>(16, usize::MAX, u32::from_be)
     }
 
-    /// Address of the L4 header and the IP protocol, honouring the IPv4 header length.
+    /// An IPv6 address at `off` in the header, network order (all 0 when not IPv6).
     #[inline(always)]
-    fn l4(&self) -> Option<Option<(usize, u8)>> {
-        let h = match self.ipv4()? {
-            Some(h) => h,
-            None => return Some(None),
-        };
-        let ihl = usize::from(Self::field::<u8>(h, 0) & 0x0f) * 4;
-        if ihl < 20 {
-            return Some(None);
-        }
-        Some(Some((h + ihl, Self::field::<u8>(h, 9))))
+    fn ipv6_addr(&self, off: usize) -> Option<[u8; 16]> {
+        self.need(CUT_L3)?;
+        Some(match self.ip {
+            // SAFETY: [u64; 2] and [u8; 16] have the same size; two 8-byte loads, not 16.
+            Ip::V6(h) => unsafe {
+                core::mem::transmute::<[u64; 2], [u8; 16]>([
+                    Pkt::field(h, off),
+                    Pkt::field(h, off + 8),
+                ])
+            },
+            _ => [0; 16],
+        })
     }
 
     #[inline(always)]
-    fn port(&self, off: usize) -> Option<u64> {
-        match self.l4()? {
-            Some((l4, proto)) if proto == IPPROTO_TCP || proto == IPPROTO_UDP => {
-                // Both ports, checked and read in one asm block (see `checked_load!`).
-                let v = checked_load!(l4, self.end, "u32", 4, 0)? as u32;
-                Some(u64::from(u16::from_be((v >> (off * 8)) as u16)))
-            }
-            _ => Some(0),
+    pub fn ipv6_src(&self) -> Option<[u8; 16]> {
+        self.ipv6_addr(8)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst(&self) -> Option<[u8; 16]> {
+        self.ipv6_addr(24)
+    }
+
+    /// Half an IPv6 address as a host-order number (`hi`: bytes 0..8), 0 when not IPv6.
+    #[inline(always)]
+    pub fn ipv6_src_hi(&self) -> Option<u64> {
+        self.ip_field::<u64>(usize::MAX, 8, u64::from_be)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_src_lo(&self) -> Option<u64> {
+        self.ip_field::<u64>(usize::MAX, 16, u64::from_be)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst_hi(&self) -> Option<u64> {
+        self.ip_field::<u64>(usize::MAX, 24, u64::from_be)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_dst_lo(&self) -> Option<u64> {
+        self.ip_field::<u64>(usize::MAX, 32, u64::from_be)
+    }
+
+    /// The fixed IPv6 header's Next Header (before any extension header is skipped).
+    #[inline(always)]
+    pub fn ipv6_next_header(&self) -> Option<u64> {
+        self.ip_field::<u8>(usize::MAX, 6, |v| v)
+    }
+
+    #[inline(always)]
+    pub fn ipv6_hop_limit(&self) -> Option<u64> {
+        self.ip_field::<u8>(usize::MAX, 7, |v| v)
+    }
+
+    /// A field of the L4 header when its protocol is one of `protos`: `size` bytes
+    /// must be there (else `None`); 0 for other packets.
+    #[inline(always)]
+    fn l4_field<T: Copy + Into<u64>>(
+        &self,
+        protos: [u8; 2],
+        size: usize,
+        off: usize,
+        be: fn(T) -> T,
+    ) -> Option<u64> {
+        self.need(CUT_L4)?;
+        if !self.l4there || (self.l4proto != protos[0] && self.l4proto != protos[1]) {
+            return Some(0);
         }
+        if self.l4 + size > self.end {
+            return None;
+        }
+        Some(be(Pkt::field::<T>(self.l4, off)).into())
     }
 
     #[inline(always)]
     pub fn l4_sport(&self) -> Option<u64> {
-        self.port(0)
+        self.l4_field::<u16>([IPPROTO_TCP, IPPROTO_UDP], 4, 0, u16::from_be)
     }
 
     #[inline(always)]
     pub fn l4_dport(&self) -> Option<u64> {
-        self.port(2)
+        self.l4_field::<u16>([IPPROTO_TCP, IPPROTO_UDP], 4, 2, u16::from_be)
     }
 
     /// TCP flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32); 0 if not TCP.
     #[inline(always)]
     pub fn tcp_flags(&self) -> Option<u64> {
-        match self.l4()? {
-            Some((l4, IPPROTO_TCP)) => {
-                checked_load!(l4, self.end, "u8", 14, 13)
-            }
-            _ => Some(0),
-        }
+        self.l4_field::<u8>([IPPROTO_TCP, IPPROTO_TCP], 14, 13, |v| v)
+    }
+
+    /// ICMP (over IPv4) or ICMPv6 (over IPv6) fields: type 0, code 1, echo id 4 and
+    /// echo sequence 6 (16 bits each); 0 for other packets.
+    #[inline(always)]
+    pub fn icmp_type(&self) -> Option<u64> {
+        self.l4_field::<u8>([IPPROTO_ICMP, IPPROTO_ICMPV6], 8, 0, |v| v)
+    }
+
+    #[inline(always)]
+    pub fn icmp_code(&self) -> Option<u64> {
+        self.l4_field::<u8>([IPPROTO_ICMP, IPPROTO_ICMPV6], 8, 1, |v| v)
+    }
+
+    #[inline(always)]
+    pub fn icmp_id(&self) -> Option<u64> {
+        self.l4_field::<u16>([IPPROTO_ICMP, IPPROTO_ICMPV6], 8, 4, u16::from_be)
+    }
+
+    #[inline(always)]
+    pub fn icmp_seq(&self) -> Option<u64> {
+        self.l4_field::<u16>([IPPROTO_ICMP, IPPROTO_ICMPV6], 8, 6, u16::from_be)
     }
 }
 
@@ -468,6 +773,371 @@ impl Pkt {
     #[inline(always)]
     pub fn load_var_u32(&self, off: u64) -> Option<u64> {
         var_load!(self, off, "u32", 4).map(|v| u64::from(u32::from_be(v as u32)))
+    }
+}
+
+// --- Packet writes: stores, field setters, incremental checksums -------------------------
+//
+// Stores mirror the reads: one bounds check against `end`, then a plain store (xdp and
+// sched_cls have writable direct packet access; the kernel refuses writes elsewhere).
+// Setters change one header field and fix every checksum that covers it with RFC 1624's
+// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet. The
+// ones'-complement sum does not depend on byte order, so words are summed as they lie in
+// memory and the result is stored back the same way. A setter on a packet without the
+// header does nothing; a header cut short returns the default verdict before any write.
+// Setters find the headers once per run (`PktW`), at the first setter: after a write,
+// LLVM must assume the header bytes changed and would parse again for every setter.
+
+// (own names: the read side may declare IPPROTO_ICMP* too)
+const W_PROTO_ICMP: u8 = 1;
+const W_PROTO_ICMPV6: u8 = 58;
+/// The largest computed offset a store may start at (no linear packet is longer).
+const W_MAX_VAR_OFF: u64 = 0xfff0;
+
+/// Fold a sum of at most 65537 16-bit words to 16 bits with end-around carries: the
+/// first fold leaves at most 0x1_fffe, the second at most 0xffff.
+#[inline(always)]
+pub fn csum_fold(sum: u64) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// RFC 1624 eqn. 3: checksum `hc` after one 16-bit word changes from `old` to `new`.
+#[inline(always)]
+pub fn csum_replace16(hc: u16, old: u16, new: u16) -> u16 {
+    !csum_fold(u64::from(!hc) + u64::from(!old) + u64::from(new))
+}
+
+/// RFC 1624 eqn. 3 for a 32-bit field (two 16-bit words), e.g. an IPv4 address.
+#[inline(always)]
+pub fn csum_replace32(hc: u16, old: u32, new: u32) -> u16 {
+    let (o, n) = (!old, new);
+    !csum_fold(
+        u64::from(!hc)
+            + u64::from(o & 0xffff)
+            + u64::from(o >> 16)
+            + u64::from(n & 0xffff)
+            + u64::from(n >> 16),
+    )
+}
+
+/// `p` as a value LLVM cannot recompute: a bounds check and the accesses it guards then
+/// use one register. Without it LLVM may rebuild `start + ihl + 16` from other registers
+/// for the access, and the verifier, which learns ranges per register lineage (id),
+/// refuses it (`invalid access to packet ... r=0`). One `rX = rX` (an empty asm would
+/// leave two BTF line records at one instruction, which the kernel refuses).
+#[inline(always)]
+fn pin_reg(mut p: usize) -> usize {
+    // SAFETY: a register move onto itself; touches no memory.
+    unsafe { core::arch::asm!("{0} = {0}", inout(reg) p, options(pure, nomem, nostack)) };
+    p
+}
+
+/// Where an L4 header and its checksum live, `l4` bounds-checked up to the end of the
+/// checksum. TCP's checksum is always set; UDP's may be 0 (none, over IPv4) and is
+/// never computed as 0 (sent as 0xffff): `zero` is 0xffff for UDP, 0 for TCP, so both
+/// rules are one test each without a branch on the protocol.
+#[derive(Clone, Copy)]
+struct L4Sum {
+    l4: usize,
+    at: usize,
+    zero: u16,
+}
+
+/// The headers setters write, found once. Inner `None`: the packet has no such header;
+/// outer `None` (l4, icmp): it claims one that is cut short.
+#[derive(Clone, Copy)]
+struct Hdrs {
+    ip: Option<usize>,
+    l4: Option<Option<L4Sum>>,
+    icmp: Option<Option<usize>>,
+}
+
+impl Pkt {
+    /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
+    #[inline(always)]
+    fn w_put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
+        let p = self.start + off;
+        let need = if off == 0 && core::mem::size_of::<T>() == 1 {
+            2
+        } else {
+            core::mem::size_of::<T>()
+        };
+        if p + need > self.end {
+            return None;
+        }
+        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet, and the
+        // program kind has writable direct packet access (checked when lowering).
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    /// A store at a computed offset: the offset is bounded first (the verifier accepts a
+    /// packet pointer plus a variable part only while that part is known to be at most
+    /// 0xffff) and kept in one register for the bound, the check and the store.
+    #[inline(always)]
+    fn w_put_var<T: Copy>(&self, off: u64, v: T) -> Option<()> {
+        if off > W_MAX_VAR_OFF {
+            return None;
+        }
+        let p = pin_reg(self.start + pin_reg(off as usize));
+        if p + core::mem::size_of::<T>() > self.end {
+            return None;
+        }
+        // SAFETY: as in `w_put`: [p, p + size_of::<T>()) is inside the packet.
+        unsafe { ptr::write(p as *mut T, v) };
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u8>(off, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_var_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u16>(off, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_var_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put_var::<u32>(off, (v as u32).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u8>(off as usize, v as u8)
+    }
+
+    #[inline(always)]
+    pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u16>(off as usize, (v as u16).to_be())
+    }
+
+    #[inline(always)]
+    pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
+        self.w_put::<u32>(off as usize, (v as u32).to_be())
+    }
+
+    /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
+    /// TCP/UDP, or a non-first IPv4 fragment whose L4 header is elsewhere).
+    #[inline(always)]
+    fn w_l4_sum(&self, l4: Option<(usize, u8)>) -> Option<Option<L4Sum>> {
+        let (l4, proto) = match l4 {
+            Some(x) => x,
+            None => return Some(None),
+        };
+        let (off, zero) = match proto {
+            IPPROTO_TCP => (16, 0),
+            IPPROTO_UDP => (6, 0xffff),
+            _ => return Some(None),
+        };
+        let l4 = pin_reg(l4);
+        if l4 + off + 2 > self.end {
+            return None;
+        }
+        let at = l4 + off;
+        Some(Some(L4Sum { l4, at, zero }))
+    }
+
+    /// The ICMP/ICMPv6 header (type, code, checksum), bounds-checked.
+    #[inline(always)]
+    fn w_icmp(&self, l4: Option<(usize, u8)>) -> Option<Option<usize>> {
+        match l4 {
+            Some((l4, p)) if p == W_PROTO_ICMP || p == W_PROTO_ICMPV6 => {
+                let l4 = pin_reg(l4);
+                if l4 + 4 > self.end {
+                    return None;
+                }
+                Some(Some(l4))
+            }
+            _ => Some(None),
+        }
+    }
+
+    #[inline(always)]
+    fn w_hdrs(&self) -> Option<Hdrs> {
+        let ip = self.ipv4()?;
+        let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
+        let l4 = if first { self.l4()? } else { None };
+        Some(Hdrs {
+            ip,
+            l4: self.w_l4_sum(l4),
+            icmp: self.w_icmp(l4),
+        })
+    }
+}
+
+/// The packet as setters write it: `Pkt` plus its headers, found at the first setter.
+pub struct PktW<'a> {
+    pkt: &'a Pkt,
+    hdrs: core::cell::Cell<Option<Hdrs>>,
+}
+
+impl<'a> PktW<'a> {
+    #[inline(always)]
+    pub fn new(pkt: &'a Pkt) -> Self {
+        PktW {
+            pkt,
+            hdrs: core::cell::Cell::new(None),
+        }
+    }
+
+    #[inline(always)]
+    fn hdrs(&self) -> Option<Hdrs> {
+        if let Some(h) = self.hdrs.get() {
+            return Some(h);
+        }
+        let h = self.pkt.w_hdrs()?;
+        self.hdrs.set(Some(h));
+        Some(h)
+    }
+
+    /// Write `v` at `at`, inside bytes `Pkt::w_hdrs` or a setter bounds-checked.
+    #[inline(always)]
+    fn poke<T: Copy>(at: usize, v: T) {
+        // SAFETY: callers pass addresses inside checked header bytes.
+        unsafe { ptr::write(at as *mut T, v) }
+    }
+
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words);
+    /// `zero` as in `L4Sum` (0 for the IPv4 header and ICMP).
+    #[inline(always)]
+    fn fix16(at: usize, old: u16, new: u16, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return; // UDP over IPv4 without a checksum stays without one
+        }
+        let r = csum_replace16(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
+    #[inline(always)]
+    fn fix32(at: usize, old: u32, new: u32, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return;
+        }
+        let r = csum_replace32(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
+    /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
+    /// checksum and the TCP/UDP checksum (the address is in its pseudo-header).
+    #[inline(always)]
+    fn set_ipv4_addr(&self, off: usize, v: u64) -> Option<()> {
+        let hd = self.hdrs()?;
+        let h = match hd.ip {
+            Some(h) => h,
+            None => return Some(()),
+        };
+        let sum = hd.l4?;
+        let old: u32 = Pkt::field(h, off);
+        let new = (v as u32).to_be();
+        Self::poke(h + off, new);
+        Self::fix32(h + 10, old, new, 0);
+        if let Some(s) = sum {
+            Self::fix32(s.at, old, new, s.zero);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_src(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(12, v)
+    }
+
+    #[inline(always)]
+    pub fn set_ipv4_dst(&self, v: u64) -> Option<()> {
+        self.set_ipv4_addr(16, v)
+    }
+
+    /// `(set-ip-ttl ctx v)`: the TTL and the IPv4 header checksum (TTL shares a word
+    /// with the protocol).
+    #[inline(always)]
+    pub fn set_ip_ttl(&self, v: u64) -> Option<()> {
+        if let Some(h) = self.hdrs()?.ip {
+            let old: u16 = Pkt::field(h, 8);
+            Self::poke(h + 8, v as u8);
+            Self::fix16(h + 10, old, Pkt::field(h, 8), 0);
+        }
+        Some(())
+    }
+
+    /// `(set-l4-sport ctx v)` / `(set-l4-dport ctx v)`: a TCP/UDP port and the L4
+    /// checksum (a UDP checksum of 0 stays 0).
+    #[inline(always)]
+    fn set_port(&self, off: usize, v: u64) -> Option<()> {
+        if let Some(s) = self.hdrs()?.l4? {
+            let old: u16 = Pkt::field(s.l4, off);
+            let new = (v as u16).to_be();
+            Self::poke(s.l4 + off, new);
+            Self::fix16(s.at, old, new, s.zero);
+        }
+        Some(())
+    }
+
+    #[inline(always)]
+    pub fn set_l4_sport(&self, v: u64) -> Option<()> {
+        self.set_port(0, v)
+    }
+
+    #[inline(always)]
+    pub fn set_l4_dport(&self, v: u64) -> Option<()> {
+        self.set_port(2, v)
+    }
+
+    /// `(set-icmp-type ctx v)`: the ICMP (or ICMPv6) type and its checksum; the type
+    /// shares a word with the code.
+    #[inline(always)]
+    pub fn set_icmp_type(&self, v: u64) -> Option<()> {
+        if let Some(l4) = self.hdrs()?.icmp? {
+            let old: u16 = Pkt::field(l4, 0);
+            Self::poke(l4, v as u8);
+            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), 0);
+        }
+        Some(())
+    }
+
+    /// `(swap-macs ctx)`: Ethernet source and destination exchanged (no checksum covers
+    /// them).
+    #[inline(always)]
+    pub fn swap_macs(&self) -> Option<()> {
+        let s = self.pkt.start;
+        if s + ETH_HLEN > self.pkt.end {
+            return None;
+        }
+        let (d0, d1): (u32, u16) = (Pkt::field(s, 0), Pkt::field(s, 4));
+        let (s0, s1): (u32, u16) = (Pkt::field(s, 6), Pkt::field(s, 10));
+        Self::poke(s, s0);
+        Self::poke(s + 4, s1);
+        Self::poke(s + 6, d0);
+        Self::poke(s + 10, d1);
+        Some(())
+    }
+
+    /// `(swap-ipv4 ctx)`: IPv4 source and destination exchanged; no checksum changes (the
+    /// header and pseudo-header sums are the same words in another order).
+    #[inline(always)]
+    pub fn swap_ipv4(&self) -> Option<()> {
+        if let Some(h) = self.hdrs()?.ip {
+            let (a, b): (u32, u32) = (Pkt::field(h, 12), Pkt::field(h, 16));
+            Self::poke(h + 12, b);
+            Self::poke(h + 16, a);
+        }
+        Some(())
+    }
+
+    /// `(swap-l4-ports ctx)`: TCP/UDP source and destination ports exchanged (checksums
+    /// unchanged, as for `swap_ipv4`).
+    #[inline(always)]
+    pub fn swap_l4_ports(&self) -> Option<()> {
+        if let Some(s) = self.hdrs()?.l4? {
+            let (a, b): (u16, u16) = (Pkt::field(s.l4, 0), Pkt::field(s.l4, 2));
+            Self::poke(s.l4, b);
+            Self::poke(s.l4 + 2, a);
+        }
+        Some(())
     }
 }
 

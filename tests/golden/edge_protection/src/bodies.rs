@@ -16,10 +16,11 @@ pub fn drop_syn_flood(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
         crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data_end) as usize,
         true,
     );
-    let t1 = pkt.ip_proto()?;
+    let hdr = pkt.parse::<3>();
+    let t1 = hdr.ip_proto()?;
     let t2 = t1 == 6_u64;
     if t2 {
-        let t3 = pkt.tcp_flags()?;
+        let t3 = hdr.tcp_flags()?;
         let flags = t3;
         let t5 = flags & 2_u64;
         let t6 = t5 != 0_u64;
@@ -48,10 +49,11 @@ pub fn rate_limit_tcp(ctx: &aya_ebpf::programs::TcContext) -> Option<i32> {
         crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data_end) as usize,
         true,
     );
-    let t1 = pkt.ip_proto()?;
+    let hdr = pkt.parse::<3>();
+    let t1 = hdr.ip_proto()?;
     let t2 = t1 == 6_u64;
     if t2 {
-        let t3 = pkt.ipv4_dst()?;
+        let t3 = hdr.ipv4_dst()?;
         let dst = t3;
         let t4 = dst as u32;
         if let Some(p) = crate::maps::tcp_budget.get_ptr_mut(t4) {

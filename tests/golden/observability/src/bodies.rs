@@ -56,7 +56,8 @@ pub fn count_ingress(ctx: &aya_ebpf::programs::SkBuffContext) -> Option<i32> {
         crate::rt::ctx_field!(ctx.skb.skb, aya_ebpf::bindings::__sk_buff, data_end) as usize,
         false,
     );
-    let t1 = pkt.ip_version()?;
+    let hdr = pkt.parse::<2>();
+    let t1 = hdr.ip_version()?;
     let t2 = t1 == 4_u64;
     if t2 {
         if let Some(p) = crate::maps::ingress_packets.get_ptr_mut(0_u32) {

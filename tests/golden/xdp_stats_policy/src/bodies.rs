@@ -16,7 +16,8 @@ pub fn xdp_stats(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
         crate::rt::ctx_field!(ctx.ctx, aya_ebpf::bindings::xdp_md, data_end) as usize,
         true,
     );
-    let t1 = pkt.ip_proto()?;
+    let hdr = pkt.parse::<3>();
+    let t1 = hdr.ip_proto()?;
     let t2 = t1 == 1_u64;
     let t3: u64;
     if t2 {
