@@ -63,7 +63,7 @@ def cond_stride(rng, pkt):
 
 def nested_xor(rng, pkt):
     a = rng.randint(1, 64)
-    b = rng.randint(1, MAX_NESTED_TRIPS // a)
+    b = rng.randint(1, min(MAX_TRIPS, MAX_NESTED_TRIPS // a))  # each loop within its own limit
     body = (f"(let ((acc 0)) (for (i {a}) (for (j {b}) (set acc (+ acc (^ i j)))))"
             " (map-set lout IDX acc) (return :xdp-pass))")
     return body, sum(i ^ j for i in range(a) for j in range(b)), "xdp-pass"
