@@ -1,7 +1,9 @@
 """Packet writes: `(store-u8|16|32 ctx off value)` and field setters with checksum fix-ups.
 
 Stores write network byte order at an offset, bounds-checked like `load-*` (a packet too
-short for the store returns the kind's default verdict, nothing written). Setters
+short for the store returns the kind's default verdict, nothing written); literal and
+computed offsets alike go through one asm check-and-store (`var_store!` in rt.rs), the
+shape the verifier proves. Setters
 (`set-ipv4-src`, `set-l4-dport`, `swap-macs`, ... table SETTERS in lower/dsl_tables.py)
 change one header field and fix every checksum covering it incrementally (RFC 1624,
 `PktW::set_*` in templates/crate/rt.rs, which finds the headers once, at the first
@@ -60,8 +62,6 @@ def lower_store(low: Lowering, op: str, node: Node, args: list[Node], want: bool
     method, bits = T.STORES[op]
     off = low.as_u64(args[1])
     value = _value(low, args[2], bits, f"`{op}` writes {bits // 8} byte(s): the value")
-    if args[1].kind != "int":  # computed: bounded and checked in one register (rt.rs)
-        method = method.replace("store_", "store_var_")
     low.emit(f"pkt.{method}({off}, {value})?;")
     return Val("", Ty.UNIT)
 

@@ -853,70 +853,59 @@ struct Hdrs {
     icmp: Option<Option<usize>>,
 }
 
+/// The body of `Pkt::store_*`: bound the offset, check `p + n <= end` and store through
+/// `p`, all in one asm block, like `var_load!` for reads. In Rust, LLVM was free to
+/// rebuild the pointer it stores through from other registers after the check (or to
+/// merge two stores' checks and address the second from the first's pointer), and the
+/// verifier, which knows packet ranges per register, refused the store. Gives 1 when
+/// written, 0 past the end (or for an offset over `W_MAX_VAR_OFF`), nothing written.
+macro_rules! var_store {
+    ($pkt:expr, $off:expr, $v:expr, $ty:literal, $n:literal) => {{
+        let mut ok: u64 = 0;
+        // SAFETY: the store runs only after `p + n <= end` was checked on `p` itself, and
+        // the program kind has writable direct packet access (checked when lowering).
+        unsafe {
+            core::arch::asm!(
+                "if {off} > {max} goto 1f",
+                "{p} = {start}",
+                "{p} += {off}",
+                "{t} = {p}",
+                concat!("{t} += ", $n),
+                "if {t} > {end} goto 1f",
+                concat!("*(", $ty, " *)({p} + 0) = {v}"),
+                "{ok} = 1",
+                "1:",
+                off = in(reg) $off,
+                start = in(reg) $pkt.start as u64,
+                end = in(reg) $pkt.end as u64,
+                v = in(reg) $v,
+                max = const W_MAX_VAR_OFF,
+                p = out(reg) _,
+                t = out(reg) _,
+                ok = inout(reg) ok,
+                options(nostack),
+            );
+        }
+        if ok == 0 { None } else { Some(()) }
+    }};
+}
+
 impl Pkt {
-    /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
-    #[inline(always)]
-    fn w_put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
-        let p = self.start + off;
-        let need = if off == 0 && core::mem::size_of::<T>() == 1 {
-            2
-        } else {
-            core::mem::size_of::<T>()
-        };
-        if p + need > self.end {
-            return None;
-        }
-        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet, and the
-        // program kind has writable direct packet access (checked when lowering).
-        unsafe { ptr::write(p as *mut T, v) };
-        Some(())
-    }
-
-    /// A store at a computed offset: the offset is bounded first (the verifier accepts a
-    /// packet pointer plus a variable part only while that part is known to be at most
-    /// 0xffff) and kept in one register for the bound, the check and the store.
-    #[inline(always)]
-    fn w_put_var<T: Copy>(&self, off: u64, v: T) -> Option<()> {
-        if off > W_MAX_VAR_OFF {
-            return None;
-        }
-        let p = pin_reg(self.start + pin_reg(off as usize));
-        if p + core::mem::size_of::<T>() > self.end {
-            return None;
-        }
-        // SAFETY: as in `w_put`: [p, p + size_of::<T>()) is inside the packet.
-        unsafe { ptr::write(p as *mut T, v) };
-        Some(())
-    }
-
-    #[inline(always)]
-    pub fn store_var_u8(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u8>(off, v as u8)
-    }
-
-    #[inline(always)]
-    pub fn store_var_u16(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u16>(off, (v as u16).to_be())
-    }
-
-    #[inline(always)]
-    pub fn store_var_u32(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u32>(off, (v as u32).to_be())
-    }
-
+    /// `(store-u8|16|32 ctx off v)`: `v` in network byte order at `off`, a literal or a
+    /// computed offset alike (`var_store!`); `None` past the end, nothing written.
     #[inline(always)]
     pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u8>(off as usize, v as u8)
+        var_store!(self, off, v as u8 as u64, "u8", 1)
     }
 
     #[inline(always)]
     pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u16>(off as usize, (v as u16).to_be())
+        var_store!(self, off, u64::from((v as u16).to_be()), "u16", 2)
     }
 
     #[inline(always)]
     pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u32>(off as usize, (v as u32).to_be())
+        var_store!(self, off, u64::from((v as u32).to_be()), "u32", 4)
     }
 
     /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
