@@ -32,7 +32,8 @@ def test_stores_and_setters_lower_to_checked_pkt_calls(spec):
     assert "pw.set_l4_dport(5353_u64)?;" in body and "pw.swap_macs()?;" in body
     assert "let pkt = crate::rt::Pkt::new(" in body
     tc = lower(spec, "(set-ipv4-src ctx (+ (ipv4-src ctx) 1)) (return :tc-act-ok)", ":tc")
-    assert "pw.set_ipv4_src(t" in tc and "let pw = crate::rt::PktW::new(&pkt);" in tc
+    assert "pw.set_ipv4_src(t" in tc and "let pw = crate::rt::PktW::new(&pkt, &hdr);" in tc
+    assert "let hdr = pkt.parse::<3>();" in tc  # setters take the headers from it
 
 
 @pytest.mark.parametrize("body, kind, message, col", [

@@ -6,8 +6,9 @@ computed offsets alike go through one asm check-and-store (`var_store!` in rt.rs
 shape the verifier proves. Setters
 (`set-ipv4-src`, `set-l4-dport`, `swap-macs`, ... table SETTERS in lower/dsl_tables.py)
 change one header field and fix every checksum covering it incrementally (RFC 1624,
-`PktW::set_*` in templates/crate/rt.rs, which finds the headers once, at the first
-setter). Only kernel program types with writable direct
+`PktW::set_*` in templates/crate/rt.rs, which takes the headers from the body's one
+parse, `pkt.parse::<3>()`, at the first setter: the headers as they were when the body
+started). Only kernel program types with writable direct
 packet access (PACKET_WRITES: xdp, sched_cls) may write; anywhere else the kernel would
 refuse the program at load, so it is a located error here.
 """
@@ -20,7 +21,7 @@ from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.reader.lisp import Node
 
-PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt);"
+PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt, &hdr);"
 
 
 def _writers() -> str:

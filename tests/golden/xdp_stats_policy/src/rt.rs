@@ -785,8 +785,10 @@ impl Pkt {
 // ones'-complement sum does not depend on byte order, so words are summed as they lie in
 // memory and the result is stored back the same way. A setter on a packet without the
 // header does nothing; a header cut short returns the default verdict before any write.
-// Setters find the headers once per run (`PktW`), at the first setter: after a write,
-// LLVM must assume the header bytes changed and would parse again for every setter.
+// Setters take the headers from the body's one parse (`Pkt::parse`, at its top), at the
+// first setter (`PktW`): a walk of their own would double the paths the verifier
+// explores, and after a write LLVM must assume the header bytes changed and would parse
+// again for every setter.
 
 // (own names: the read side may declare IPPROTO_ICMP* too)
 const W_PROTO_ICMP: u8 = 1;
@@ -944,11 +946,24 @@ impl Pkt {
         }
     }
 
+    /// The headers setters write, from the body's own parse (`Pkt::parse::<3>`): a
+    /// second walk of the VLAN tags and IPv6 extension headers for the setters would
+    /// multiply the paths the verifier explores with the first walk's (found by
+    /// tests/test_verifier_property.py: `(set-ip-ttl ctx 255) (return (icmp-id ctx))` in
+    /// tc was "BPF program is too large"). `None`: a header cut short.
     #[inline(always)]
-    fn w_hdrs(&self) -> Option<Hdrs> {
-        let ip = self.ipv4()?;
+    fn w_hdrs(&self, hd: &Hdr) -> Option<Hdrs> {
+        hd.need(CUT_L4)?;
+        let ip = match hd.ip {
+            Ip::V4(h) => Some(h),
+            _ => None,
+        };
         let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
-        let l4 = if first { self.l4()? } else { None };
+        let l4 = if first && hd.l4there {
+            Some((hd.l4, hd.l4proto))
+        } else {
+            None
+        };
         Some(Hdrs {
             ip,
             l4: self.w_l4_sum(l4),
@@ -957,17 +972,20 @@ impl Pkt {
     }
 }
 
-/// The packet as setters write it: `Pkt` plus its headers, found at the first setter.
+/// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
+/// write, taken from that parse at the first setter.
 pub struct PktW<'a> {
     pkt: &'a Pkt,
+    hdr: &'a Hdr,
     hdrs: core::cell::Cell<Option<Hdrs>>,
 }
 
 impl<'a> PktW<'a> {
     #[inline(always)]
-    pub fn new(pkt: &'a Pkt) -> Self {
+    pub fn new(pkt: &'a Pkt, hdr: &'a Hdr) -> Self {
         PktW {
             pkt,
+            hdr,
             hdrs: core::cell::Cell::new(None),
         }
     }
@@ -977,7 +995,7 @@ impl<'a> PktW<'a> {
         if let Some(h) = self.hdrs.get() {
             return Some(h);
         }
-        let h = self.pkt.w_hdrs()?;
+        let h = self.pkt.w_hdrs(self.hdr)?;
         self.hdrs.set(Some(h));
         Some(h)
     }
