@@ -26,13 +26,14 @@ FIXTURE = ROOT / "tests" / "fixtures" / "packet_writes" / "writes.tlisp"
 def test_stores_and_setters_lower_to_checked_pkt_calls(spec):
     body = lower(spec, "(store-u16 ctx 12 2048) (set-l4-dport ctx 5353) (swap-macs ctx) "
                        "(return :xdp-tx)")
-    assert "pkt.store_u16(12_u64, 2048_u64)?;" in body  # a literal offset: the plain check
+    assert "pkt.store_u16(12_u64, 2048_u64)?;" in body
     var = lower(spec, "(store-u8 ctx (packet-len ctx) 1) (return :xdp-tx)")
-    assert "pkt.store_var_u8(t" in var
+    assert "pkt.store_u8(t" in var  # literal or computed: one asm check-and-store (rt.rs)
     assert "pw.set_l4_dport(5353_u64)?;" in body and "pw.swap_macs()?;" in body
     assert "let pkt = crate::rt::Pkt::new(" in body
     tc = lower(spec, "(set-ipv4-src ctx (+ (ipv4-src ctx) 1)) (return :tc-act-ok)", ":tc")
-    assert "pw.set_ipv4_src(t" in tc and "let pw = crate::rt::PktW::new(&pkt);" in tc
+    assert "pw.set_ipv4_src(t" in tc and "let pw = crate::rt::PktW::new(&pkt, &hdr);" in tc
+    assert "let hdr = pkt.parse::<3>();" in tc  # setters take the headers from it
 
 
 @pytest.mark.parametrize("body, kind, message, col", [

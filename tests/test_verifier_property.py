@@ -16,8 +16,10 @@ from tests.conftest import BUILD_TARGET, ROOT, run_cli
 @pytest.mark.compile
 def test_guard_and_computed_offset_shapes_load_and_read_right():
     """A packet-len guard before a read, and load-u8/16/32 at computed (even unbounded)
-    offsets: accepted by the verifier, and they read the right bytes or give the
-    default verdict past the end (tests/fixtures/verifier_shapes.tlisp)."""
+    offsets, and store-u8/16/32 at literal offsets past any packet (once pointer math
+    the verifier refused) and at computed ones: accepted by the verifier, and they read
+    and write the right bytes or give the default verdict past the end
+    (tests/fixtures/verifier_shapes.tlisp)."""
     from tests.kernel_util import require_kernel
 
     require_kernel()
@@ -25,7 +27,7 @@ def test_guard_and_computed_offset_shapes_load_and_read_right():
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (14, 0)
+    assert (data["passed"], data["failed"]) == (19, 0)
 
 
 def _write(tmp_path, gen) -> None:

@@ -784,8 +784,10 @@ impl Pkt {
 // ones'-complement sum does not depend on byte order, so words are summed as they lie in
 // memory and the result is stored back the same way. A setter on a packet without the
 // header does nothing; a header cut short returns the default verdict before any write.
-// Setters find the headers once per run (`PktW`), at the first setter: after a write,
-// LLVM must assume the header bytes changed and would parse again for every setter.
+// Setters take the headers from the body's one parse (`Pkt::parse`, at its top), at the
+// first setter (`PktW`): a walk of their own would double the paths the verifier
+// explores, and after a write LLVM must assume the header bytes changed and would parse
+// again for every setter.
 
 // (own names: the read side may declare IPPROTO_ICMP* too)
 const W_PROTO_ICMP: u8 = 1;
@@ -852,70 +854,59 @@ struct Hdrs {
     icmp: Option<Option<usize>>,
 }
 
+/// The body of `Pkt::store_*`: bound the offset, check `p + n <= end` and store through
+/// `p`, all in one asm block, like `var_load!` for reads. In Rust, LLVM was free to
+/// rebuild the pointer it stores through from other registers after the check (or to
+/// merge two stores' checks and address the second from the first's pointer), and the
+/// verifier, which knows packet ranges per register, refused the store. Gives 1 when
+/// written, 0 past the end (or for an offset over `W_MAX_VAR_OFF`), nothing written.
+macro_rules! var_store {
+    ($pkt:expr, $off:expr, $v:expr, $ty:literal, $n:literal) => {{
+        let mut ok: u64 = 0;
+        // SAFETY: the store runs only after `p + n <= end` was checked on `p` itself, and
+        // the program kind has writable direct packet access (checked when lowering).
+        unsafe {
+            core::arch::asm!(
+                "if {off} > {max} goto 1f",
+                "{p} = {start}",
+                "{p} += {off}",
+                "{t} = {p}",
+                concat!("{t} += ", $n),
+                "if {t} > {end} goto 1f",
+                concat!("*(", $ty, " *)({p} + 0) = {v}"),
+                "{ok} = 1",
+                "1:",
+                off = in(reg) $off,
+                start = in(reg) $pkt.start as u64,
+                end = in(reg) $pkt.end as u64,
+                v = in(reg) $v,
+                max = const W_MAX_VAR_OFF,
+                p = out(reg) _,
+                t = out(reg) _,
+                ok = inout(reg) ok,
+                options(nostack),
+            );
+        }
+        if ok == 0 { None } else { Some(()) }
+    }};
+}
+
 impl Pkt {
-    /// A bounds-checked store, the mirror of `at` (same check, same 1-byte-at-0 rule).
-    #[inline(always)]
-    fn w_put<T: Copy>(&self, off: usize, v: T) -> Option<()> {
-        let p = self.start + off;
-        let need = if off == 0 && core::mem::size_of::<T>() == 1 {
-            2
-        } else {
-            core::mem::size_of::<T>()
-        };
-        if p + need > self.end {
-            return None;
-        }
-        // SAFETY: [p, p + size_of::<T>()) was checked to lie inside the packet, and the
-        // program kind has writable direct packet access (checked when lowering).
-        unsafe { ptr::write(p as *mut T, v) };
-        Some(())
-    }
-
-    /// A store at a computed offset: the offset is bounded first (the verifier accepts a
-    /// packet pointer plus a variable part only while that part is known to be at most
-    /// 0xffff) and kept in one register for the bound, the check and the store.
-    #[inline(always)]
-    fn w_put_var<T: Copy>(&self, off: u64, v: T) -> Option<()> {
-        if off > W_MAX_VAR_OFF {
-            return None;
-        }
-        let p = pin_reg(self.start + pin_reg(off as usize));
-        if p + core::mem::size_of::<T>() > self.end {
-            return None;
-        }
-        // SAFETY: as in `w_put`: [p, p + size_of::<T>()) is inside the packet.
-        unsafe { ptr::write(p as *mut T, v) };
-        Some(())
-    }
-
-    #[inline(always)]
-    pub fn store_var_u8(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u8>(off, v as u8)
-    }
-
-    #[inline(always)]
-    pub fn store_var_u16(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u16>(off, (v as u16).to_be())
-    }
-
-    #[inline(always)]
-    pub fn store_var_u32(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put_var::<u32>(off, (v as u32).to_be())
-    }
-
+    /// `(store-u8|16|32 ctx off v)`: `v` in network byte order at `off`, a literal or a
+    /// computed offset alike (`var_store!`); `None` past the end, nothing written.
     #[inline(always)]
     pub fn store_u8(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u8>(off as usize, v as u8)
+        var_store!(self, off, v as u8 as u64, "u8", 1)
     }
 
     #[inline(always)]
     pub fn store_u16(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u16>(off as usize, (v as u16).to_be())
+        var_store!(self, off, u64::from((v as u16).to_be()), "u16", 2)
     }
 
     #[inline(always)]
     pub fn store_u32(&self, off: u64, v: u64) -> Option<()> {
-        self.w_put::<u32>(off as usize, (v as u32).to_be())
+        var_store!(self, off, u64::from((v as u32).to_be()), "u32", 4)
     }
 
     /// The TCP/UDP checksum, bounds-checked; `Some(None)` when the packet has none (not
@@ -954,11 +945,24 @@ impl Pkt {
         }
     }
 
+    /// The headers setters write, from the body's own parse (`Pkt::parse::<3>`): a
+    /// second walk of the VLAN tags and IPv6 extension headers for the setters would
+    /// multiply the paths the verifier explores with the first walk's (found by
+    /// tests/test_verifier_property.py: `(set-ip-ttl ctx 255) (return (icmp-id ctx))` in
+    /// tc was "BPF program is too large"). `None`: a header cut short.
     #[inline(always)]
-    fn w_hdrs(&self) -> Option<Hdrs> {
-        let ip = self.ipv4()?;
+    fn w_hdrs(&self, hd: &Hdr) -> Option<Hdrs> {
+        hd.need(CUT_L4)?;
+        let ip = match hd.ip {
+            Ip::V4(h) => Some(h),
+            _ => None,
+        };
         let first = ip.map_or(true, |h| u16::from_be(Self::field(h, 6)) & 0x1fff == 0);
-        let l4 = if first { self.l4()? } else { None };
+        let l4 = if first && hd.l4there {
+            Some((hd.l4, hd.l4proto))
+        } else {
+            None
+        };
         Some(Hdrs {
             ip,
             l4: self.w_l4_sum(l4),
@@ -967,17 +971,20 @@ impl Pkt {
     }
 }
 
-/// The packet as setters write it: `Pkt` plus its headers, found at the first setter.
+/// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
+/// write, taken from that parse at the first setter.
 pub struct PktW<'a> {
     pkt: &'a Pkt,
+    hdr: &'a Hdr,
     hdrs: core::cell::Cell<Option<Hdrs>>,
 }
 
 impl<'a> PktW<'a> {
     #[inline(always)]
-    pub fn new(pkt: &'a Pkt) -> Self {
+    pub fn new(pkt: &'a Pkt, hdr: &'a Hdr) -> Self {
         PktW {
             pkt,
+            hdr,
             hdrs: core::cell::Cell::new(None),
         }
     }
@@ -987,7 +994,7 @@ impl<'a> PktW<'a> {
         if let Some(h) = self.hdrs.get() {
             return Some(h);
         }
-        let h = self.pkt.w_hdrs()?;
+        let h = self.pkt.w_hdrs(self.hdr)?;
         self.hdrs.set(Some(h));
         Some(h)
     }

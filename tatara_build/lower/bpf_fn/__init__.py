@@ -77,7 +77,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
     except RecursionError:
         return None, [error(f"bpf-fn `{fn.name}`: forms nested too deeply to lower", fn.span,
                             "split the body with `let` bindings")]
-    if low.uses_setters:
+    if low.uses_setters:  # setters read the headers from the body's one parse
+        low.hdr_depth = 3
         lines.insert(0, stores.PKTW_INIT)
         spans.insert(0, fn.span)
     if low.hdr_depth:

@@ -1,11 +1,14 @@
 """Packet writes: `(store-u8|16|32 ctx off value)` and field setters with checksum fix-ups.
 
 Stores write network byte order at an offset, bounds-checked like `load-*` (a packet too
-short for the store returns the kind's default verdict, nothing written). Setters
+short for the store returns the kind's default verdict, nothing written); literal and
+computed offsets alike go through one asm check-and-store (`var_store!` in rt.rs), the
+shape the verifier proves. Setters
 (`set-ipv4-src`, `set-l4-dport`, `swap-macs`, ... table SETTERS in lower/dsl_tables.py)
 change one header field and fix every checksum covering it incrementally (RFC 1624,
-`PktW::set_*` in templates/crate/rt.rs, which finds the headers once, at the first
-setter). Only kernel program types with writable direct
+`PktW::set_*` in templates/crate/rt.rs, which takes the headers from the body's one
+parse, `pkt.parse::<3>()`, at the first setter: the headers as they were when the body
+started). Only kernel program types with writable direct
 packet access (PACKET_WRITES: xdp, sched_cls) may write; anywhere else the kernel would
 refuse the program at load, so it is a located error here.
 """
@@ -18,7 +21,7 @@ from tatara_build.lower.bpf_fn.registry import form
 from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.reader.lisp import Node
 
-PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt);"
+PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt, &hdr);"
 
 
 def _writers() -> str:
@@ -60,8 +63,6 @@ def lower_store(low: Lowering, op: str, node: Node, args: list[Node], want: bool
     method, bits = T.STORES[op]
     off = low.as_u64(args[1])
     value = _value(low, args[2], bits, f"`{op}` writes {bits // 8} byte(s): the value")
-    if args[1].kind != "int":  # computed: bounded and checked in one register (rt.rs)
-        method = method.replace("store_", "store_var_")
     low.emit(f"pkt.{method}({off}, {value})?;")
     return Val("", Ty.UNIT)
 

@@ -17,7 +17,7 @@ pub fn icmp_echo(ctx: &aya_ebpf::programs::XdpContext) -> Option<u32> {
         true,
     );
     let hdr = pkt.parse::<3>();
-    let pw = crate::rt::PktW::new(&pkt);
+    let pw = crate::rt::PktW::new(&pkt, &hdr);
     let t2 = hdr.ip_version()?;
     let t3 = t2 == 4_u64;
     let mut t1 = t3;
