@@ -22,6 +22,10 @@ const VLAN_HLEN: usize = 4;
 pub const VLAN_MAX: u64 = 2;
 /// IPv6 extension headers skipped before L4.
 pub const IPV6_EXT_MAX: usize = 6;
+/// The largest L4 offset: Ethernet, the tags, IPv6 and `IPV6_EXT_MAX` extension headers
+/// of at most 2048 bytes each (see `Pkt::settle`).
+const L4_OFF_MAX: u64 = 0x3fff;
+const _: () = assert!(14 + 4 * VLAN_MAX + 40 + 2048 * IPV6_EXT_MAX as u64 <= L4_OFF_MAX);
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -290,7 +294,7 @@ impl Pkt {
             }
             Ip::V6(h) => {
                 let (l4, nh) = self.ipv6_skip_ext(h)?;
-                Some((l4, nh, true))
+                Some((self.settle(l4), nh, true))
             }
             Ip::No => Some((self.start, 0, false)),
         }
@@ -303,6 +307,26 @@ impl Pkt {
     pub fn l4(&self) -> Option<Option<(usize, u8)>> {
         let (l4, proto, there) = self.l4_at(self.ip()?)?;
         Some(if there { Some((l4, proto)) } else { None })
+    }
+
+    /// `p` (a packet address at most `L4_OFF_MAX` past `start`) unchanged at run time,
+    /// but known to the verifier only as `start + [0, L4_OFF_MAX]`: a difference of two
+    /// packet pointers is a scalar it knows nothing of (root loads), masked to a range.
+    /// The IPv6 extension-header walk ends with a pointer of a different range for
+    /// every chain of header kinds and lengths; carried into the body, each made the
+    /// verifier walk the rest of the body again (1M instructions, "program is too
+    /// large", found by tests/test_verifier_property.py). Settled, they are one state.
+    /// Readers at `p` bounds-check it again (`Hdr::l4_field`, the setters).
+    #[inline(always)]
+    fn settle(&self, p: usize) -> usize {
+        let off: u64;
+        // SAFETY: register arithmetic only; `p - start <= L4_OFF_MAX`.
+        unsafe {
+            core::arch::asm!("{o} -= {s}", "{o} &= {m}", o = inout(reg) p as u64 => off,
+                             s = in(reg) self.start as u64, m = const L4_OFF_MAX,
+                             options(pure, nomem, nostack));
+        }
+        self.start + off as usize
     }
 
     /// Walks at most `IPV6_EXT_MAX` extension headers (hop-by-hop, routing, fragment,
