@@ -997,11 +997,16 @@ impl Pkt {
 }
 
 /// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
-/// write, taken from that parse at the first setter.
+/// write, taken from that parse once, where the body starts (code no setter uses is
+/// dropped by LLVM). Found at the first setter and cached instead, LLVM replaced the
+/// cache's "found yet" by the test that chose the branch with the first setter: the
+/// verifier, which does not relate two registers compared earlier, then took the other
+/// way too and read headers never found there (`R2 !read_ok`, found by
+/// tests/test_verifier_property.py; fixture `setters_in_branches` in
+/// tests/fixtures/verifier_shapes.tlisp).
 pub struct PktW<'a> {
     pkt: &'a Pkt,
-    hdr: &'a Hdr,
-    hdrs: core::cell::Cell<Option<Hdrs>>,
+    hdrs: Option<Hdrs>,
 }
 
 impl<'a> PktW<'a> {
@@ -1009,19 +1014,13 @@ impl<'a> PktW<'a> {
     pub fn new(pkt: &'a Pkt, hdr: &'a Hdr) -> Self {
         PktW {
             pkt,
-            hdr,
-            hdrs: core::cell::Cell::new(None),
+            hdrs: pkt.w_hdrs(hdr),
         }
     }
 
     #[inline(always)]
     fn hdrs(&self) -> Option<Hdrs> {
-        if let Some(h) = self.hdrs.get() {
-            return Some(h);
-        }
-        let h = self.pkt.w_hdrs(self.hdr)?;
-        self.hdrs.set(Some(h));
-        Some(h)
+        self.hdrs
     }
 
     /// Write `v` at `at`, inside bytes `Pkt::w_hdrs` or a setter bounds-checked.
