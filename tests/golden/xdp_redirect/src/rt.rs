@@ -879,6 +879,15 @@ struct Hdrs {
     icmp: Option<Option<usize>>,
 }
 
+impl Hdrs {
+    /// No header to write (what `PktW` holds before its first setter).
+    const NONE: Hdrs = Hdrs {
+        ip: None,
+        l4: Some(None),
+        icmp: Some(None),
+    };
+}
+
 /// The body of `Pkt::store_*`: bound the offset, check `p + n <= end` and store through
 /// `p`, all in one asm block, like `var_load!` for reads. In Rust, LLVM was free to
 /// rebuild the pointer it stores through from other registers after the check (or to
@@ -997,16 +1006,12 @@ impl Pkt {
 }
 
 /// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
-/// write, taken from that parse once, where the body starts (code no setter uses is
-/// dropped by LLVM). Found at the first setter and cached instead, LLVM replaced the
-/// cache's "found yet" by the test that chose the branch with the first setter: the
-/// verifier, which does not relate two registers compared earlier, then took the other
-/// way too and read headers never found there (`R2 !read_ok`, found by
-/// tests/test_verifier_property.py; fixture `setters_in_branches` in
-/// tests/fixtures/verifier_shapes.tlisp).
+/// write, taken from that parse at the first setter.
 pub struct PktW<'a> {
     pkt: &'a Pkt,
-    hdrs: Option<Hdrs>,
+    hdr: &'a Hdr,
+    hdrs: core::cell::Cell<Hdrs>,
+    found: core::cell::Cell<bool>,
 }
 
 impl<'a> PktW<'a> {
@@ -1014,13 +1019,29 @@ impl<'a> PktW<'a> {
     pub fn new(pkt: &'a Pkt, hdr: &'a Hdr) -> Self {
         PktW {
             pkt,
-            hdrs: pkt.w_hdrs(hdr),
+            hdr,
+            hdrs: core::cell::Cell::new(Hdrs::NONE),
+            found: core::cell::Cell::new(false),
         }
     }
 
+    /// The headers, found at the first setter. Before that the cache holds `Hdrs::NONE`,
+    /// a defined value, not an `Option`'s `None`: when a setter in one branch filled the
+    /// cache, LLVM tested that branch's condition again for "found yet", and took the
+    /// cached headers from registers it never set on the other way (a `None` has no
+    /// payload); the verifier, which does not relate two registers compared earlier,
+    /// took that way too and refused the unset register (`R2 !read_ok`, found by
+    /// tests/test_verifier_property.py; fixture `setters_in_branches` in
+    /// tests/fixtures/verifier_shapes.tlisp).
     #[inline(always)]
     fn hdrs(&self) -> Option<Hdrs> {
-        self.hdrs
+        if self.found.get() {
+            return Some(self.hdrs.get());
+        }
+        let h = self.pkt.w_hdrs(self.hdr)?;
+        self.hdrs.set(h);
+        self.found.set(true);
+        Some(h)
     }
 
     /// Write `v` at `at`, inside bytes `Pkt::w_hdrs` or a setter bounds-checked.
