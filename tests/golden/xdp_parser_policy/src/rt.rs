@@ -697,6 +697,24 @@ pub fn csum_diff32(from: u64, to: u64, seed: u64) -> u64 {
     r as u64
 }
 
+/// The current task's comm (`bpf_get_current_comm`), 16 bytes, NUL-padded.
+///
+/// The kernel helper zeroes the buffer itself when there is no task, so its result is
+/// used on one path. Branching on the helper's return instead (aya's
+/// `bpf_get_current_comm().unwrap_or([0; 16])`) leaves the verifier two stack states
+/// per call, which no later state prunes: a loop of four emits after the packet parse
+/// made 2^4 per parse state, past the 1M-instruction limit
+/// (tests/test_verifier_property.py, tests/fixtures/verifier_shapes.tlisp).
+#[inline(always)]
+pub fn current_comm() -> [u8; 16] {
+    let mut comm = [0u8; 16];
+    // SAFETY: the helper writes at most 16 bytes into the 16-byte buffer.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_get_current_comm(comm.as_mut_ptr().cast(), 16);
+    }
+    comm
+}
+
 /// `bpf_get_stackid`: the id of the current stack in `map`, or a negative errno.
 #[inline(always)]
 pub fn stackid<C, M>(ctx: &C, map: &M, flags: u64) -> u64
