@@ -905,15 +905,6 @@ struct Hdrs {
     icmp: Option<Option<usize>>,
 }
 
-impl Hdrs {
-    /// No header to write (what `PktW` holds before its first setter).
-    const NONE: Hdrs = Hdrs {
-        ip: None,
-        l4: Some(None),
-        icmp: Some(None),
-    };
-}
-
 /// The body of `Pkt::store_*`: bound the offset, check `p + n <= end` and store through
 /// `p`, all in one asm block, like `var_load!` for reads. In Rust, LLVM was free to
 /// rebuild the pointer it stores through from other registers after the check (or to
@@ -1036,8 +1027,7 @@ impl Pkt {
 pub struct PktW<'a> {
     pkt: &'a Pkt,
     hdr: &'a Hdr,
-    hdrs: core::cell::Cell<Hdrs>,
-    found: core::cell::Cell<bool>,
+    hdrs: core::cell::Cell<Option<Hdrs>>,
 }
 
 impl<'a> PktW<'a> {
@@ -1046,27 +1036,17 @@ impl<'a> PktW<'a> {
         PktW {
             pkt,
             hdr,
-            hdrs: core::cell::Cell::new(Hdrs::NONE),
-            found: core::cell::Cell::new(false),
+            hdrs: core::cell::Cell::new(None),
         }
     }
 
-    /// The headers, found at the first setter. Before that the cache holds `Hdrs::NONE`,
-    /// a defined value, not an `Option`'s `None`: when a setter in one branch filled the
-    /// cache, LLVM tested that branch's condition again for "found yet", and took the
-    /// cached headers from registers it never set on the other way (a `None` has no
-    /// payload); the verifier, which does not relate two registers compared earlier,
-    /// took that way too and refused the unset register (`R2 !read_ok`, found by
-    /// tests/test_verifier_property.py; fixture `setters_in_branches` in
-    /// tests/fixtures/verifier_shapes.tlisp).
     #[inline(always)]
     fn hdrs(&self) -> Option<Hdrs> {
-        if self.found.get() {
-            return Some(self.hdrs.get());
+        if let Some(h) = self.hdrs.get() {
+            return Some(h);
         }
         let h = self.pkt.w_hdrs(self.hdr)?;
-        self.hdrs.set(h);
-        self.found.set(true);
+        self.hdrs.set(Some(h));
         Some(h)
     }
 
