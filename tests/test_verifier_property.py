@@ -27,7 +27,7 @@ def test_guard_and_computed_offset_shapes_load_and_read_right():
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (22, 0)
+    assert (data["passed"], data["failed"]) == (24, 0)
 
 
 def _write(tmp_path, gen) -> None:

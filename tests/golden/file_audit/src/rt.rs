@@ -900,9 +900,59 @@ struct L4Sum {
 /// outer `None` (l4, icmp): it claims one that is cut short.
 #[derive(Clone, Copy)]
 struct Hdrs {
-    ip: Option<usize>,
-    l4: Option<Option<L4Sum>>,
-    icmp: Option<Option<usize>>,
+    /// The IPv4 header, 0 when there is none.
+    ip: usize,
+    /// The TCP/UDP checksum to fix (`l4.l4` 0: none); `l4_cut`: the header is cut short.
+    l4: L4Sum,
+    l4_cut: bool,
+    /// The ICMP header, 0 when there is none; `icmp_cut`: it is cut short.
+    icmp: usize,
+    icmp_cut: bool,
+}
+
+/// Every field of `Hdrs` is a plain value, defined on every path: `PktW` keeps it
+/// across the body (across loops: spilled to the stack), and an `Option`'s `None` has
+/// no payload, so LLVM left such registers unset on ways the verifier still takes
+/// (`R2 !read_ok`, `R7 !read_ok`, found by tests/test_verifier_property.py).
+impl Hdrs {
+    const NONE: Hdrs = Hdrs {
+        ip: 0,
+        l4: L4Sum {
+            l4: 0,
+            at: 0,
+            zero: 0,
+        },
+        l4_cut: false,
+        icmp: 0,
+        icmp_cut: false,
+    };
+
+    #[inline(always)]
+    fn ip4(&self) -> Option<usize> {
+        if self.ip != 0 { Some(self.ip) } else { None }
+    }
+
+    #[inline(always)]
+    fn l4s(&self) -> Option<Option<L4Sum>> {
+        if self.l4_cut {
+            None
+        } else if self.l4.l4 != 0 {
+            Some(Some(self.l4))
+        } else {
+            Some(None)
+        }
+    }
+
+    #[inline(always)]
+    fn icmp4(&self) -> Option<Option<usize>> {
+        if self.icmp_cut {
+            None
+        } else if self.icmp != 0 {
+            Some(Some(self.icmp))
+        } else {
+            Some(None)
+        }
+    }
 }
 
 /// The body of `Pkt::store_*`: bound the offset, check `p + n <= end` and store through
@@ -1014,20 +1064,34 @@ impl Pkt {
         } else {
             None
         };
+        let (l4s, l4_cut) = match self.w_l4_sum(l4) {
+            Some(Some(s)) => (s, false),
+            Some(None) => (Hdrs::NONE.l4, false),
+            None => (Hdrs::NONE.l4, true),
+        };
+        let (icmp, icmp_cut) = match self.w_icmp(l4) {
+            Some(Some(h)) => (h, false),
+            Some(None) => (0, false),
+            None => (0, true),
+        };
         Some(Hdrs {
-            ip,
-            l4: self.w_l4_sum(l4),
-            icmp: self.w_icmp(l4),
+            ip: ip.unwrap_or(0),
+            l4: l4s,
+            l4_cut,
+            icmp,
+            icmp_cut,
         })
     }
 }
 
 /// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
-/// write, taken from that parse at the first setter.
+/// write, taken from that parse at the first setter and kept (`Hdrs::NONE` and a
+/// `found` flag before that, not an `Option`'s `None`: see `Hdrs`).
 pub struct PktW<'a> {
     pkt: &'a Pkt,
     hdr: &'a Hdr,
-    hdrs: core::cell::Cell<Option<Hdrs>>,
+    hdrs: core::cell::Cell<Hdrs>,
+    found: core::cell::Cell<bool>,
 }
 
 impl<'a> PktW<'a> {
@@ -1036,17 +1100,19 @@ impl<'a> PktW<'a> {
         PktW {
             pkt,
             hdr,
-            hdrs: core::cell::Cell::new(None),
+            hdrs: core::cell::Cell::new(Hdrs::NONE),
+            found: core::cell::Cell::new(false),
         }
     }
 
     #[inline(always)]
     fn hdrs(&self) -> Option<Hdrs> {
-        if let Some(h) = self.hdrs.get() {
-            return Some(h);
+        if self.found.get() {
+            return Some(self.hdrs.get());
         }
         let h = self.pkt.w_hdrs(self.hdr)?;
-        self.hdrs.set(Some(h));
+        self.hdrs.set(h);
+        self.found.set(true);
         Some(h)
     }
 
@@ -1084,11 +1150,11 @@ impl<'a> PktW<'a> {
     #[inline(always)]
     fn set_ipv4_addr(&self, off: usize, v: u64) -> Option<()> {
         let hd = self.hdrs()?;
-        let h = match hd.ip {
+        let h = match hd.ip4() {
             Some(h) => h,
             None => return Some(()),
         };
-        let sum = hd.l4?;
+        let sum = hd.l4s()?;
         let old: u32 = Pkt::field(h, off);
         let new = (v as u32).to_be();
         Self::poke(h + off, new);
@@ -1113,7 +1179,7 @@ impl<'a> PktW<'a> {
     /// with the protocol).
     #[inline(always)]
     pub fn set_ip_ttl(&self, v: u64) -> Option<()> {
-        if let Some(h) = self.hdrs()?.ip {
+        if let Some(h) = self.hdrs()?.ip4() {
             let old: u16 = Pkt::field(h, 8);
             Self::poke(h + 8, v as u8);
             Self::fix16(h + 10, old, Pkt::field(h, 8), 0);
@@ -1125,7 +1191,7 @@ impl<'a> PktW<'a> {
     /// checksum (a UDP checksum of 0 stays 0).
     #[inline(always)]
     fn set_port(&self, off: usize, v: u64) -> Option<()> {
-        if let Some(s) = self.hdrs()?.l4? {
+        if let Some(s) = self.hdrs()?.l4s()? {
             let old: u16 = Pkt::field(s.l4, off);
             let new = (v as u16).to_be();
             Self::poke(s.l4 + off, new);
@@ -1148,7 +1214,7 @@ impl<'a> PktW<'a> {
     /// shares a word with the code.
     #[inline(always)]
     pub fn set_icmp_type(&self, v: u64) -> Option<()> {
-        if let Some(l4) = self.hdrs()?.icmp? {
+        if let Some(l4) = self.hdrs()?.icmp4()? {
             let old: u16 = Pkt::field(l4, 0);
             Self::poke(l4, v as u8);
             Self::fix16(l4 + 2, old, Pkt::field(l4, 0), 0);
@@ -1177,7 +1243,7 @@ impl<'a> PktW<'a> {
     /// header and pseudo-header sums are the same words in another order).
     #[inline(always)]
     pub fn swap_ipv4(&self) -> Option<()> {
-        if let Some(h) = self.hdrs()?.ip {
+        if let Some(h) = self.hdrs()?.ip4() {
             let (a, b): (u32, u32) = (Pkt::field(h, 12), Pkt::field(h, 16));
             Self::poke(h + 12, b);
             Self::poke(h + 16, a);
@@ -1189,7 +1255,7 @@ impl<'a> PktW<'a> {
     /// unchanged, as for `swap_ipv4`).
     #[inline(always)]
     pub fn swap_l4_ports(&self) -> Option<()> {
-        if let Some(s) = self.hdrs()?.l4? {
+        if let Some(s) = self.hdrs()?.l4s()? {
             let (a, b): (u16, u16) = (Pkt::field(s.l4, 0), Pkt::field(s.l4, 2));
             Self::poke(s.l4, b);
             Self::poke(s.l4 + 2, a);
