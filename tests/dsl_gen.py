@@ -489,3 +489,23 @@ def project_files(seed: int, count: int, per_policy: int = 150, kinds: list[str]
         + " ".join(f'"{p}"' for p in progs) + f") :maps ({maps}))\n"
         for pol, progs in policies.items())
     return Generated(files, programs, policies, used, bodies)
+
+
+def subset_files(gen: Generated, names: list[str]) -> dict[str, str]:
+    """A project of only the named programs of `gen` (one policy, `once`): a body the
+    property test found is rebuilt alone, as a regression test."""
+    maps = " ".join(f'"{m}"' for m in _all_maps())
+    per_kind: dict[str, list[str]] = {}
+    for name in names:
+        kind = gen.programs[name]
+        file = f"k_{kind[1:].replace('-', '_')}.tlisp"
+        fn = gen.bodies[name].split()[1]
+        per_kind.setdefault(kind, []).append(
+            f'(defbpf-program :name "{name}" :kind {kind} :attach {ATTACH[kind]} '
+            f':source "{file}:{fn}" :uses-maps ({maps}))\n' + gen.bodies[name])
+    files = {f"k_{k[1:].replace('-', '_')}.tlisp": helper_fns(k) + "".join(v)
+             for k, v in per_kind.items()}
+    files["main.tlisp"] = declarations() + (
+        '(defbpf-policy :name "once" :description "bodies the verifier once refused" '
+        ":programs (" + " ".join(f'"{n}"' for n in names) + f") :maps ({maps}))\n")
+    return files

@@ -386,7 +386,8 @@ impl Pkt {
             proto: 0,
             tags: 0,
             vid: 0,
-            ip: Ip::No,
+            ipv: 0,
+            iph: 0,
             l4: self.start,
             l4proto: 0,
             l4there: false,
@@ -402,7 +403,7 @@ impl Pkt {
         let Some(ip) = self.ip_at(l3, proto) else {
             return h;
         };
-        (h.ip, h.level) = (ip, CUT_L4);
+        (h.ipv, h.iph, h.level) = (ip.version(), ip.addr(), CUT_L4);
         if DEPTH < 3 {
             h.level = WHOLE;
             return h;
@@ -423,6 +424,26 @@ pub enum Ip {
     No,
 }
 
+impl Ip {
+    #[inline(always)]
+    fn version(self) -> u8 {
+        match self {
+            Ip::V4(_) => 4,
+            Ip::V6(_) => 6,
+            Ip::No => 0,
+        }
+    }
+
+    /// The header's address, 0 for `No` (defined: see `Hdr::ip`).
+    #[inline(always)]
+    fn addr(self) -> usize {
+        match self {
+            Ip::V4(h) | Ip::V6(h) => h,
+            Ip::No => 0,
+        }
+    }
+}
+
 // How far `Pkt::parse` got: cut in the VLAN tags, in the IP header, in the IPv6
 // extension headers, or whole.
 const CUT_L2: u8 = 0;
@@ -438,13 +459,28 @@ pub struct Hdr {
     proto: u16,
     tags: u64,
     vid: u64,
-    ip: Ip,
+    /// The IP version found (4, 6, 0) and its header's address: plain values, defined
+    /// on every path (see `ip`).
+    ipv: u8,
+    iph: usize,
     l4: usize,
     l4proto: u8,
     l4there: bool,
 }
 
 impl Hdr {
+    /// The IP header found. `Hdr` keeps it as two plain values, not an `Ip`: `No` has
+    /// no payload, and LLVM spilled the undefined payload register of a packet without
+    /// IP across the body (`R0 !read_ok`, found by tests/test_verifier_property.py).
+    #[inline(always)]
+    fn ip(&self) -> Ip {
+        match self.ipv {
+            4 => Ip::V4(self.iph),
+            6 => Ip::V6(self.iph),
+            _ => Ip::No,
+        }
+    }
+
     /// `None` (the packet is short) when parsing stopped before `level`.
     #[inline(always)]
     fn need(&self, level: u8) -> Option<()> {
@@ -476,7 +512,7 @@ impl Hdr {
     #[inline(always)]
     pub fn ip_version(&self) -> Option<u64> {
         self.need(CUT_L3)?;
-        Some(match self.ip {
+        Some(match self.ip() {
             Ip::V4(_) => 4,
             Ip::V6(_) => 6,
             Ip::No => 0,
@@ -488,7 +524,7 @@ impl Hdr {
     #[inline(always)]
     fn ip_field<T: Copy + Into<u64>>(&self, v4: usize, v6: usize, be: fn(T) -> T) -> Option<u64> {
         self.need(CUT_L3)?;
-        Some(match self.ip {
+        Some(match self.ip() {
             Ip::V4(h) if v4 != usize::MAX => be(Pkt::field::<T>(h, v4)).into(),
             Ip::V6(h) if v6 != usize::MAX => be(Pkt::field::<T>(h, v6)).into(),
             _ => 0,
@@ -512,7 +548,7 @@ impl Hdr {
     #[inline(always)]
     pub fn ip_len(&self) -> Option<u64> {
         let len = self.ip_field::<u16>(2, 4, u16::from_be)?;
-        Some(if matches!(self.ip, Ip::V6(_)) {
+        Some(if matches!(self.ip(), Ip::V6(_)) {
             len + 40
         } else {
             len
@@ -533,7 +569,7 @@ impl Hdr {
     #[inline(always)]
     fn ipv6_addr(&self, off: usize) -> Option<[u8; 16]> {
         self.need(CUT_L3)?;
-        Some(match self.ip {
+        Some(match self.ip() {
             // SAFETY: [u64; 2] and [u8; 16] have the same size; two 8-byte loads, not 16.
             Ip::V6(h) => unsafe {
                 core::mem::transmute::<[u64; 2], [u8; 16]>([
@@ -1054,7 +1090,7 @@ impl Pkt {
     #[inline(always)]
     fn w_hdrs(&self, hd: &Hdr) -> Option<Hdrs> {
         hd.need(CUT_L4)?;
-        let ip = match hd.ip {
+        let ip = match hd.ip() {
             Ip::V4(h) => Some(h),
             _ => None,
         };
