@@ -781,7 +781,8 @@ impl Pkt {
 // Stores mirror the reads: one bounds check against `end`, then a plain store (xdp and
 // sched_cls have writable direct packet access; the kernel refuses writes elsewhere).
 // Setters change one header field and fix every checksum that covers it with RFC 1624's
-// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet. The
+// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet; the `~m + m'`
+// of all setters under one checksum are summed and folded once at the body's exit. The
 // ones'-complement sum does not depend on byte order, so words are summed as they lie in
 // memory and the result is stored back the same way. A setter on a packet without the
 // header does nothing; a header cut short returns the default verdict before any write.
