@@ -21,10 +21,11 @@ Three more lines are printed without a target, to show where the ratios go:
   own parse. typer 0.29 coerces every non-flag parameter through a pydantic TypeAdapter
   (about 2.7x the floor for this alone), typer 0.28 does not (about 1.1x); pyproject.toml
   pins typer below 0.29 for that reason.
-- `import typer` plus pydantic with one model built and instantiated: what the spec model
-  (model/ir.py, pydantic) costs any verb that reads a spec before our own code runs.
-- `fmt --check examples/`, a verb that loads no pydantic model (reader/heads.py): on typer
-  0.29 it pays pydantic anyway, for its `list[Path]` argument.
+- `import typer` plus pydantic with one model built and instantiated: what a pydantic spec
+  model would cost every verb that reads a spec (the model was pydantic until it became
+  plain dataclasses, model/construct.py, for this reason: check was 3.2-3.6x).
+- `fmt --check examples/`, a verb that loads neither the model nor the lowering
+  (reader/heads.py): on typer 0.29 it pays pydantic anyway, for its `list[Path]` argument.
 
 The interpreter is `sys.executable`: run the bench with another venv's python to compare
 typer versions.
@@ -153,7 +154,7 @@ def main() -> int:
     print(f"--version:            {t['version'] * 1000:7.1f} ms")
     print(f"check examples/:      {t['check'] * 1000:7.1f} ms")
     print(f"fmt --check examples/:{t['fmt'] * 1000:7.1f} ms  "
-          f"({t['fmt'] / t['floor']:.2f}x the floor; a verb without pydantic, no target)")
+          f"({t['fmt'] / t['floor']:.2f}x the floor; a verb without the model, no target)")
     print(f"render 1,000 (first): {t['first'] * 1000:7.1f} ms")
     print(f"render 1,000 (no-op): {t['noop'] * 1000:7.1f} ms")
     ok = True

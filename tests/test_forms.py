@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tatara_build.model.construct import dump
 from tests.conftest import messages, rendered
 
 MAP = '(defbpf-map :name "m" :kind :hash :key-size 4 :value-size 8 :max-entries 16)\n'
@@ -86,7 +87,7 @@ def test_attach_sequence_form_and_nested(spec):
              x_DOT_bpf_DOT_o="")
     from tatara_build.cli.common import load_project
     p = load_project([d], strict=False).project
-    assert p.programs[0].spec.attach.model_dump() == {"target": "eth0", "direction": "egress"}
+    assert dump(p.programs[0].spec.attach) == {"target": "eth0", "direction": "egress"}
 
 
 def test_unknown_head_is_a_warning(spec):

@@ -94,7 +94,7 @@ def test_toml_and_json_twins(spec):
     assert messages(d) == []
     bad = json.dumps({"globals": [{"name": "x", "type": "u32", "default": -1}]})
     d = spec({"a.tlisp": BASE + "(bpf-fn f (ctx) (return :xdp-pass))\n", "g.json": bad})
-    assert any("globals[0] (`x`): field `default`: Value error, default -1 is out of u32 range"
+    assert any("globals[0] (`x`): field `default`: default -1 is out of u32 range"
                in m for m in messages(d)), messages(d)
 
 

@@ -31,8 +31,8 @@ def test_good_choice_still_runs():
 
 
 def test_fmt_loads_no_spec_model():
-    """`fmt` only rewrites text: it must not import the pydantic spec model (which costs
-    about as much as typer itself to import, bench/bench_cli.py), nor tomli_w."""
+    """`fmt` only rewrites text: it must not import pydantic (which costs more than typer
+    itself to import, bench/bench_cli.py), nor the model, nor tomli_w."""
     code = ("import sys; from tatara_build.cli import spec_verbs; "
             "from tatara_build.reader.fmt import format_text; "
             "format_text('(defbpf-map m :kind :array :value-size 4 :max-entries 1)'); "
@@ -40,6 +40,22 @@ def test_fmt_loads_no_spec_model():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_check_of_every_example_reads_the_model_without_pydantic():
+    """`check` of the examples (Lisp specs with tests, records, globals) builds the model
+    without importing pydantic, whose import alone costs more than the whole check may
+    take (bench/bench_cli.py); pydantic stays for `schema`, where it reads the model."""
+    code = ("import sys; from tatara_build.cli.app import main; "
+            f"sys.argv = ['tatara-build', 'check', {str(EXAMPLES)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(code, sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', "
+            "'pydantic_core'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 []"
+    r = run_cli("schema")
+    assert r.returncode == 0 and '"additionalProperties": false' in r.stdout
 
 
 def test_fmt_knows_every_spec_form():

@@ -9,6 +9,7 @@ import json
 import random
 import socket
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -329,9 +330,9 @@ def test_a_udp_checksum_that_computes_to_zero_is_sent_as_ffff(tmp_path):
     obj = _objects(tmp_path)
     base = Packet(ipv4={"src": "10.0.0.1", "dst": "10.0.0.2", "ttl": 64},
                   udp={"sport": 40000, "dport": 53}, payload="abcd0000")
-    after = bytearray(build(base.model_copy(update={
-        "ipv4": base.ipv4.model_copy(update={"dst": "10.0.0.53", "ttl": 63}),
-        "udp": base.udp.model_copy(update={"sport": 2000, "dport": 5353})})))
+    after = bytearray(build(replace(base, **{
+        "ipv4": replace(base.ipv4, **{"dst": "10.0.0.53", "ttl": 63}),
+        "udp": replace(base.udp, **{"sport": 2000, "dport": 5353})})))
     after[-2:] = b"\0\0"
     ihl = (after[14] & 15) * 4
     l4 = bytes(after[14 + ihl:])

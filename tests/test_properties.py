@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tatara_build.errors import SpecError
+from tatara_build.model.construct import dump
 from tatara_build.model.ir import MapSpec, PolicySpec, ProgramSpec, Project
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.reader import lisp
@@ -33,7 +34,7 @@ def to_lisp(spec) -> str:
     """Write a spec as a canonical keyword form."""
     head = {MapSpec: "defbpf-map", ProgramSpec: "defbpf-program", PolicySpec: "defbpf-policy"}
     parts = [f"({head[type(spec)]}"]
-    for key, value in spec.model_dump().items():
+    for key, value in dump(spec).items():
         if value is None:
             continue
         kw = ":" + key.replace("_", "-")

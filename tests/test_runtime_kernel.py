@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -234,10 +235,10 @@ def test_map_create_reuse_and_mismatch(built_runtime, lab):
     assert k.ensure_maps([(m, pin)]) == [pin]
     assert k.ensure_maps([(m, pin)]) == []  # reused
     with pytest.raises(MapError) as exc:
-        k.ensure_maps([(m.model_copy(update={"value_size": 4}), pin)])
+        k.ensure_maps([(replace(m, **{"value_size": 4}), pin)])
     assert "bytes_value 8 (spec 4)" in str(exc.value)
     # a batch that fails half way removes what it created
-    bad = m.model_copy(update={"name": "bad", "key_size": 0})
+    bad = replace(m, **{"name": "bad", "key_size": 0})
     with pytest.raises(MapError):
         k.ensure_maps([(m, lab.root / "m" / "a"), (bad, lab.root / "m" / "b")])
     assert not (lab.root / "m" / "a").exists() and not (lab.root / "m" / "b").exists()
@@ -305,7 +306,7 @@ def test_simulated_runtime_records_like_the_seed(built_runtime, lab):
     assert [p.name for p in sim.loaded_programs] == [p.name for p in t.programs]
     assert sim.attached_programs == [p.name for p in t.programs] and sim.next_token == 5
     with pytest.raises(MapError):
-        sim.create_map(t.maps[0].model_copy(update={"value_size": 4}))
+        sim.create_map(replace(t.maps[0], **{"value_size": 4}))
 
 
 def test_refuses_without_bpffs(monkeypatch):
@@ -384,4 +385,4 @@ def test_bpftool_runtime_seed_operations(built_runtime, lab):
     with pytest.raises(AttachFailed):
         rt.detach_program(loaded)
     with pytest.raises(MapError):
-        rt.create_map(t.maps[0].model_copy(update={"value_size": 16}))
+        rt.create_map(replace(t.maps[0], **{"value_size": 16}))

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -200,7 +201,7 @@ def test_reused_map_is_never_removed_by_detach(lab, builds):
     sh("bpftool", "map", "create", str(shared), "type", "hash", "key", "4", "value", "8",
        "entries", "64", "name", "rt_flows")
     t = target(spec, arts, lab.root)
-    t.maps = [m.model_copy(update={"pin_path": str(shared)}) if m.name == "rt_flows" else m
+    t.maps = [replace(m, **{"pin_path": str(shared)}) if m.name == "rt_flows" else m
               for m in t.maps]
     actions = lifecycle.apply(t, Kernel(lab.netns))
     assert ("reuse-map", "rt_flows") in {(a.kind, a.target) for a in actions}
@@ -213,7 +214,7 @@ def test_map_created_at_spec_pin_path_is_removed_by_detach(lab, builds):
     (spec, arts), _ = builds
     own = lab.bpf_canary / "own_flows"
     t = target(spec, arts, lab.root)
-    t.maps = [m.model_copy(update={"pin_path": str(own)}) if m.name == "rt_flows" else m
+    t.maps = [replace(m, **{"pin_path": str(own)}) if m.name == "rt_flows" else m
               for m in t.maps]
     lifecycle.apply(t, Kernel(lab.netns))
     assert own.exists() and Journal("rt_all").applied["created"] == [str(own)]
@@ -320,7 +321,7 @@ def test_status_compares_with_the_current_spec_and_artifacts(lab, builds):
     t = target(spec, arts, lab.root)
     lifecycle.apply(t, Kernel(lab.netns))
     assert drift(t, Kernel(lab.netns))["state"] == "in sync"
-    bigger = t.maps[1].model_copy(update={"value_size": 16})
+    bigger = replace(t.maps[1], **{"value_size": 16})
     t_map = target(spec, arts, lab.root)
     t_map.maps = [bigger if m.name == bigger.name else m for m in t_map.maps]
     found = {(d["what"], d["kind"], d["name"]) for d in drift(t_map, Kernel())["drift"]}

@@ -13,6 +13,7 @@ import pytest
 
 from tatara_build.cli.common import load_project
 from tatara_build.lower.aya import map_decl
+from tatara_build.model.construct import build
 from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.model.kinds import kernel_shape, ring_bytes
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError
@@ -22,13 +23,13 @@ from tests.conftest import EXAMPLES, messages, run_cli
 
 def sample_program(name: str = "drop_syn") -> ProgramSpec:
     """The seed test's sample_program(): an xdp program on eth0 from bpf/drop_syn.rs."""
-    return ProgramSpec.model_validate({"name": name, "kind": ":xdp",
+    return build(ProgramSpec, {"name": name, "kind": ":xdp",
                                        "attach": {"target": "eth0"},
                                        "source": "bpf/drop_syn.rs", "license": "GPL"})
 
 
 def syn_counter(**change) -> MapSpec:
-    return MapSpec.model_validate({"name": "syn_counter", "kind": ":per-cpu-array",
+    return build(MapSpec, {"name": "syn_counter", "kind": ":per-cpu-array",
                                    "key_size": 4, "value_size": 8, "max_entries": 1, **change})
 
 
@@ -214,7 +215,7 @@ def test_ring_buf_size_is_rounded_up_to_a_page_with_a_note(spec, entries, rounde
     assert messages(folder, "note") == [
         f"map `m`: max_entries {entries} of `:ring-buf` is rounded up to {rounded} bytes "
         "(a power-of-two multiple of the 4096-byte page)"]
-    m = MapSpec.model_validate({"name": "m", "kind": ":ring-buf", "value_size": 16,
+    m = build(MapSpec, {"name": "m", "kind": ":ring-buf", "value_size": 16,
                                 "max_entries": entries})
     assert f"RingBuf<[u8; 0], {rounded}>" in map_decl(m)
     assert ring_bytes(entries) == rounded
@@ -247,9 +248,9 @@ def test_kernel_creates_the_seed_shaped_maps_and_accepts_them_again():
     from tests.kernel_util import require_kernel
 
     require_kernel()
-    ring = MapSpec.model_validate({"name": "seed_ring", "kind": ":ring-buf", "value_size": 64,
+    ring = build(MapSpec, {"name": "seed_ring", "kind": ":ring-buf", "value_size": 64,
                                    "max_entries": 5000})
-    perf = MapSpec.model_validate({"name": "seed_perf", "kind": ":perf-event-array",
+    perf = build(MapSpec, {"name": "seed_perf", "kind": ":perf-event-array",
                                    "key_size": 0, "value_size": 4, "max_entries": 0})
     with scratch_pins("tatara-seed-") as root:
         k = Kernel()

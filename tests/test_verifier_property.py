@@ -27,7 +27,7 @@ def test_guard_and_computed_offset_shapes_load_and_read_right():
                 str(BUILD_TARGET), "--json")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     data = json.loads(r.stdout)
-    assert (data["passed"], data["failed"]) == (19, 0)
+    assert (data["passed"], data["failed"]) == (20, 0)
 
 
 def _write(tmp_path, gen) -> None:
@@ -88,15 +88,12 @@ SEED = int(os.environ.get("TATARA_VERIFIER_SEED", "20261122"))
 
 @pytest.mark.kernel
 @pytest.mark.compile
-@pytest.mark.xfail(strict=True, reason=(
-    "known, not yet fixed: 598/600 at the default seed since the VLAN/IPv6 parser and the "
-    "setters landed (p133: a loop of icmp-seq reads with an emit, p264: a setter after "
-    "get-current-comm calls; both 'program is too large'); strict, so the day every body "
-    "loads this test fails until the mark is removed"))
 def test_random_well_typed_bodies_all_pass_the_verifier(tmp_path, capsys):
     """BODIES random bodies over every kind the kernel here loads (TATARA_VERIFIER_BODIES
     for a bigger run, TATARA_VERIFIER_SEED for another draw), 150 to a crate, each object
-    loaded through the real verifier; the acceptance rate is printed and must be 100%."""
+    loaded through the real verifier; the acceptance rate is printed and must be 100%.
+    (Other seeds still find a few bodies past the verifier's 1M-instruction limit: loops
+    of header reads after a parse that ends in many states; see README, "Verifier".)"""
     from tests import dsl_gen
     from tests.conftest import build_cli
     from tests.kernel_util import require_kernel

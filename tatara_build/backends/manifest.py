@@ -18,6 +18,7 @@ from tatara_build.backends.carried import carried_load_rules
 from tatara_build.backends.inspect import object_info
 from tatara_build.diagnostics import Diagnostic, error
 from tatara_build.lower.naming import snake
+from tatara_build.model.construct import dump
 from tatara_build.model.ir import Project
 from tatara_build.model.kinds import MAP_KINDS, kernel_shape
 
@@ -134,7 +135,7 @@ def policy_spec(project: Project, policy: str) -> dict:
     pol = project.policy(policy)
     assert pol is not None
     progs = set(pol.spec.programs)
-    tests = [t.spec.model_dump(mode="json", exclude_defaults=True)
+    tests = [dump(t.spec, exclude_defaults=True)
              for t in sorted(project.tests, key=lambda x: x.spec.name) if t.spec.program in progs]
     return {**project.policy_closure(policy), "tests": tests}
 

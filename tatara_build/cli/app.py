@@ -20,7 +20,7 @@ from tatara_build.outlayout import DEFAULT_ARTIFACTS, DEFAULT_OUT
 
 
 def run_verb(fn, as_json: bool) -> None:
-    """cli/common.py's one catch, imported when a verb runs (it loads pydantic)."""
+    """cli/common.py's one catch, imported when a verb runs (it loads the reader)."""
     from tatara_build.cli.common import run_verb as run
 
     run(fn, as_json)
@@ -283,6 +283,6 @@ app.command(name="k8s")(k8s_cmd)
 
 def main() -> None:
     # tatara-build uses no pydantic plugin; not scanning every installed distribution for
-    # one saves a noticeable part of `check` (bench/bench_cli.py).
+    # one saves a noticeable part of `schema`, the one verb that loads pydantic.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     app()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tatara_build.diagnostics import Diagnostic, SourceCache, has_errors, render
 from tatara_build.errors import SpecError, TataraError
 
-if TYPE_CHECKING:  # the reader and validation (pydantic) load when a verb reads specs
+if TYPE_CHECKING:  # the reader and validation load when a verb reads specs
     from tatara_build.model.ir import Project
 
 

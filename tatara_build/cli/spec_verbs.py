@@ -43,9 +43,14 @@ def fmt(paths: list[Path], check_only: bool, as_json: bool) -> int:
 
 
 def schema() -> int:
-    from tatara_build.model.ir import ProjectWire  # pydantic: only the verbs that need it
+    from pydantic import TypeAdapter  # reads the model's annotations; only this verb needs it
 
-    print(json.dumps(ProjectWire.model_json_schema(), indent=2, sort_keys=True))
+    from tatara_build.model.ir import ProjectWire
+
+    doc = TypeAdapter(ProjectWire).json_schema()
+    for obj in [doc, *doc.get("$defs", {}).values()]:
+        obj["additionalProperties"] = False  # model/construct.py refuses unknown keys
+    print(json.dumps(doc, indent=2, sort_keys=True))
     return 0
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from tatara_build.backends.manifest import MANIFEST, SPEC_KEY
 from tatara_build.errors import SpecError
+from tatara_build.model.construct import DataError, build
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec, Project
 from tatara_build.model.records import StructSpec
@@ -66,12 +65,12 @@ def _rebuilt(spec: dict, path: str) -> Project:
         items = spec.get(key) or []
         if not isinstance(items, list):
             raise TypeError(f"`{key}` is not a list")
-        return [Located(model.model_validate(x), path) for x in items]
+        return [Located(build(model, x), path) for x in items]
 
     try:
         return Project(programs=each("programs", ProgramSpec), maps=each("maps", MapSpec),
-                       policies=[Located(PolicySpec.model_validate(spec["policy"]), path)],
+                       policies=[Located(build(PolicySpec, spec["policy"]), path)],
                        tests=each("tests", TestSpec), globals=each("globals", GlobalSpec),
                        structs=each("structs", StructSpec), files=[path])
-    except (ValidationError, KeyError, TypeError) as exc:
+    except (DataError, KeyError, TypeError) as exc:
         raise SpecError(f"{path}: the carried spec is malformed: {exc}") from None

@@ -37,7 +37,7 @@ BPF_HELPERS: dict[str, Helper] = {
                               doc="the thread id (low 32 bits of pid_tgid)"),
     "get-current-tgid": Helper("aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32",
                                doc="the process id (high 32 bits of pid_tgid)"),
-    "get-current-comm": Helper("aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16])",
+    "get-current-comm": Helper("crate::rt::current_comm()",
                                returns="bytes:16", doc="the task's comm, for a bytes:16 field"),
     "trace-printk": Helper("", ("str",), doc="(call trace-printk \"fmt %d\" a b c): up to 3 values"),
     "csum-diff": Helper("crate::rt::csum_diff32({0}, {1}, {2})", ("u64", "u64", "u64"),

@@ -14,12 +14,12 @@ constant.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from tatara_build.diagnostics import error
 from tatara_build.errors import SpecError
+from tatara_build.model.construct import FieldProblem, dump
 from tatara_build.model.suggest import suggest
 
 # type -> (size in bytes, Rust type); unsigned, as every value in the bpf-fn DSL
@@ -28,28 +28,23 @@ GLOBAL_TYPES: dict[str, tuple[int, str]] = {"u8": (1, "u8"), "u16": (2, "u16"),
 GlobalType = Literal[tuple(GLOBAL_TYPES)]  # type: ignore[valid-type]
 
 
-class GlobalSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class GlobalSpec:
     name: str
     type: GlobalType
     default: int = 0
     description: str = ""
 
-    @field_validator("type", mode="before")
     @classmethod
-    def _bare(cls, v):
+    def before(cls, data: dict) -> dict:
         """`:u16` (Lisp keyword, TOML with a colon) and `u16` are the same type."""
-        return v.removeprefix(":") if isinstance(v, str) else v
+        ty = data.get("type")
+        return {**data, "type": ty.removeprefix(":")} if isinstance(ty, str) else data
 
-    @field_validator("default")
-    @classmethod
-    def _fits(cls, v: int, info: ValidationInfo) -> int:
-        ty = info.data.get("type")  # absent when the type itself was refused
-        problem = range_problem(ty, v) if ty else None
+    def __post_init__(self):
+        problem = range_problem(self.type, self.default) if self.type in GLOBAL_TYPES else None
         if problem:
-            raise ValueError(f"default {problem}")
-        return v
+            raise FieldProblem("default", f"default {problem}")
 
     @property
     def size(self) -> int:
@@ -60,7 +55,7 @@ class GlobalSpec(BaseModel):
         return GLOBAL_TYPES[self.type][1]
 
     def wire(self) -> dict:
-        return self.model_dump(mode="json")
+        return dump(self)
 
 
 def symbol(name: str) -> str:

@@ -1,10 +1,12 @@
-"""The IR: pydantic models matching tatara-ebpf's spec.rs field for field.
+"""The IR: frozen dataclasses matching tatara-ebpf's spec.rs field for field.
 
-Why pydantic: the specs arrive from three readers (Lisp, TOML, JSON) and leave as
-JSON Schema, JSON and TOML; pydantic gives one declaration for all of that
-(validation with field paths, `model_json_schema`, deterministic dumps) and frozen
-models. Spans are not part of the models: they live beside them in `Located`, so
-the wire form and the spec hash never depend on where a spec was written.
+The specs arrive from three readers (Lisp, TOML, JSON) and leave as JSON Schema, JSON
+and TOML. One declaration serves all of that: plain dataclasses with `annotated_types`
+bounds, built from data and checked by model/construct.py (errors with field paths),
+dumped in declaration order by `construct.dump`, and read by pydantic only where the
+`schema` verb writes the JSON Schema (pydantic's import alone costs more than a whole
+`check`: bench/bench_cli.py). Spans are not part of the models: they live beside them in
+`Located`, so the wire form and the spec hash never depend on where a spec was written.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from pathlib import Path
 from typing import Annotated, Generic, Literal, TypeVar
 
 import blake3
-from pydantic import BaseModel, ConfigDict, Field
 
 from tatara_build.diagnostics import Span
+from tatara_build.model.construct import Ge, Le, dump
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
 from tatara_build.model.records import StructSpec
 from tatara_build.model.testspec import TestSpec
 
-U32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+U32 = Annotated[int, Ge(0), Le(2**32 - 1)]
 
 # The wire strings of the kinds table, in its order (the JSON Schema's enums follow it).
 ProgramKindWire = Literal[tuple(PROGRAM_KINDS)]  # type: ignore[valid-type]
@@ -51,14 +53,16 @@ class ByIdent(dict):
         return {ident(k): k for k in self}
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+spec = dataclass(frozen=True, kw_only=True)  # every model class: frozen, built by keyword
 
+
+class _Spec:
     def wire(self) -> dict:
         """The JSON wire form (snake_case keys, `None` as null, as upstream serde)."""
-        return self.model_dump(mode="json")
+        return dump(self)
 
 
+@spec
 class AttachPoint(_Spec):
     """Where a program attaches: an interface, cgroup, tracepoint, symbol or hook."""
 
@@ -66,18 +70,20 @@ class AttachPoint(_Spec):
     direction: str | None = None
 
 
+@spec
 class ProgramSpec(_Spec):
     """One BPF program (upstream BpfProgramSpec, keyword `defbpf-program`)."""
 
     name: str
     kind: ProgramKindWire
-    attach: AttachPoint = Field(default_factory=AttachPoint)
+    attach: AttachPoint = field(default_factory=AttachPoint)
     source: str
     license: str = "GPL"
     pin_path: str | None = None
-    uses_maps: list[str] = Field(default_factory=list)
+    uses_maps: list[str] = field(default_factory=list)
 
 
+@spec
 class MapSpec(_Spec):
     """One BPF map (upstream BpfMapSpec, keyword `defbpf-map`)."""
 
@@ -93,28 +99,30 @@ class MapSpec(_Spec):
     def wire(self) -> dict:
         """Upstream's fields; the record extensions only when set (hashes stay upstream's)."""
         unset = {k for k in ("key_struct", "value_struct") if getattr(self, k) is None}
-        return self.model_dump(mode="json", exclude=unset)
+        return dump(self, exclude=unset)
 
 
+@spec
 class PolicySpec(_Spec):
     """Programs and maps applied as one unit (upstream BpfPolicySpec)."""
 
     name: str
     description: str
-    programs: list[str] = Field(default_factory=list)
-    maps: list[str] = Field(default_factory=list)
+    programs: list[str] = field(default_factory=list)
+    maps: list[str] = field(default_factory=list)
 
 
+@spec
 class ProjectWire(_Spec):
     """The file-level wire form of a TOML/JSON spec: lists of maps, programs, policies
     and packet tests."""
 
-    maps: list[MapSpec] = Field(default_factory=list)
-    programs: list[ProgramSpec] = Field(default_factory=list)
-    policies: list[PolicySpec] = Field(default_factory=list)
-    tests: list[TestSpec] = Field(default_factory=list)
-    globals: list[GlobalSpec] = Field(default_factory=list)
-    structs: list[StructSpec] = Field(default_factory=list)
+    maps: list[MapSpec] = field(default_factory=list)
+    programs: list[ProgramSpec] = field(default_factory=list)
+    policies: list[PolicySpec] = field(default_factory=list)
+    tests: list[TestSpec] = field(default_factory=list)
+    globals: list[GlobalSpec] = field(default_factory=list)
+    structs: list[StructSpec] = field(default_factory=list)
 
 
 T = TypeVar("T")
@@ -239,7 +247,7 @@ class Project:
         if self.structs:
             out["structs"] = [s.spec.wire() for s in sorted(self.structs, key=lambda x: x.spec.name)]
         if self.tests:
-            out["tests"] = [t.spec.model_dump(mode="json", exclude_defaults=True)
+            out["tests"] = [dump(t.spec, exclude_defaults=True)
                             for t in sorted(self.tests, key=lambda x: x.spec.name)]
         if self.globals:
             out["globals"] = self.globals_wire()

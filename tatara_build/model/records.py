@@ -15,8 +15,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tatara_build.model.construct import FieldProblem, MinLen, dump
 
 SCALARS = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 BYTE_TYPES = {"ipv4": 4, "ipv6": 16, "mac": 6}
@@ -51,32 +52,27 @@ def rust_field_type(t: str) -> str:
     return t if t in SCALARS else f"[u8; {type_size(t)}]"
 
 
-class FieldSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class FieldSpec:
     name: str
     type: str
 
-    @field_validator("type")
-    @classmethod
-    def _type(cls, v: str) -> str:
-        problem = field_type_problem(v)
+    def __post_init__(self):
+        problem = field_type_problem(self.type)
         if problem:
-            raise ValueError(problem)
-        return v
+            raise FieldProblem("type", problem)
 
 
-class StructSpec(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class StructSpec:
     """A record type (keyword `defbpf-struct`): map keys/values, events, tracepoint records."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     description: str = ""
-    fields: list[FieldSpec] = Field(min_length=1)
+    fields: Annotated[list[FieldSpec], MinLen(1)]
 
     def wire(self) -> dict:
-        return self.model_dump(mode="json")
+        return dump(self)
 
 
 @dataclass(frozen=True)

@@ -14,81 +14,100 @@ data_out) by the same layers or by bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tatara_build.model.construct import FieldProblem, Ge, Le, coerce, fields_of, set_field
 
-U16 = Annotated[int, Field(ge=0, le=0xFFFF)]
+U8 = Annotated[int, Ge(0), Le(255)]
+U16 = Annotated[int, Ge(0), Le(0xFFFF)]
 TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40,
              "C": 0x80}
+_m = dataclass(frozen=True, kw_only=True)
 
 
-class _M(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+def _mac(obj, *names: str) -> None:
+    """MAC address fields, checked and kept lower-case."""
+    for name in names:
+        v = getattr(obj, name)
+        parts = v.split(":")
+        if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
+            raise FieldProblem(name, f"`{v}` is not a MAC address (aa:bb:cc:dd:ee:ff)")
+        set_field(obj, name, v.lower())
 
 
-class Eth(_M):
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return text.isascii() and text.isalnum()
+
+
+def _addrs(obj, kind, *names: str) -> None:
+    for name in names:
+        try:
+            kind(getattr(obj, name))
+        except ValueError as exc:
+            raise FieldProblem(name, str(exc)) from None
+
+
+@_m
+class Eth:
     src: str = "02:00:00:00:00:01"
     dst: str = "02:00:00:00:00:02"
     proto: U16 | None = None  # EtherType; default from the next layer
 
-    @field_validator("src", "dst")
-    @classmethod
-    def _mac(cls, v: str) -> str:
-        parts = v.split(":")
-        if len(parts) != 6 or not all(len(p) == 2 and int(p, 16) >= 0 for p in parts):
-            raise ValueError(f"`{v}` is not a MAC address (aa:bb:cc:dd:ee:ff)")
-        return v.lower()
+    def __post_init__(self):
+        _mac(self, "src", "dst")
 
 
-class IPv4(_M):
+@_m
+class IPv4:
     src: str = "10.0.0.1"
     dst: str = "10.0.0.2"
-    ttl: int = Field(64, ge=0, le=255)
-    proto: int | None = Field(None, ge=0, le=255)
+    ttl: U8 = 64
+    proto: U8 | None = None
     options: str = ""  # hex, a multiple of 4 bytes
 
-    @field_validator("src", "dst")
-    @classmethod
-    def _addr(cls, v: str) -> str:
-        ipaddress.IPv4Address(v)
-        return v
-
-    @field_validator("options")
-    @classmethod
-    def _opts(cls, v: str) -> str:
-        if len(bytes.fromhex(v)) % 4:
-            raise ValueError("IPv4 options must be a multiple of 4 bytes")
-        return v
+    def __post_init__(self):
+        _addrs(self, ipaddress.IPv4Address, "src", "dst")
+        try:
+            n = len(bytes.fromhex(self.options))
+        except ValueError:
+            raise FieldProblem("options", f"`{self.options[:40]}` is not hex") from None
+        if n % 4:
+            raise FieldProblem("options", "IPv4 options must be a multiple of 4 bytes")
 
 
-class IPv6(_M):
+@_m
+class IPv6:
     src: str = "fd00::1"
     dst: str = "fd00::2"
-    hop_limit: int = Field(64, ge=0, le=255)
-    next: int | None = Field(None, ge=0, le=255)
+    hop_limit: U8 = 64
+    next: U8 | None = None
 
-    @field_validator("src", "dst")
-    @classmethod
-    def _addr(cls, v: str) -> str:
-        ipaddress.IPv6Address(v)
-        return v
+    def __post_init__(self):
+        _addrs(self, ipaddress.IPv6Address, "src", "dst")
 
 
-class Vlan(_M):
+@_m
+class Vlan:
     """One 802.1Q tag; in a QinQ stack the outer tags default to TPID 0x88a8 (802.1ad)."""
 
-    id: int = Field(ge=0, le=4095)
-    pcp: int = Field(0, ge=0, le=7)
-    dei: int = Field(0, ge=0, le=1)
+    id: Annotated[int, Ge(0), Le(4095)]
+    pcp: Annotated[int, Ge(0), Le(7)] = 0
+    dei: Annotated[int, Ge(0), Le(1)] = 0
     tpid: U16 | None = None  # default 0x8100 (innermost), 0x88a8 (outer tags)
 
 
 ARP_OPS = {"request": 1, "reply": 2}
 
 
-class Arp(_M):
+@_m
+class Arp:
     """An Ethernet/IPv4 ARP message (EtherType 0x0806)."""
 
     op: int | str = "request"  # request, reply or a number
@@ -97,62 +116,58 @@ class Arp(_M):
     tha: str = "00:00:00:00:00:00"
     tpa: str = "10.0.0.2"
 
-    _mac = field_validator("sha", "tha")(Eth._mac.__func__)  # type: ignore[attr-defined]
-
-    @field_validator("spa", "tpa")
-    @classmethod
-    def _addr(cls, v: str) -> str:
-        ipaddress.IPv4Address(v)
-        return v
-
-    @field_validator("op")
-    @classmethod
-    def _op(cls, v: int | str) -> int | str:
+    def __post_init__(self):
+        v = self.op
         if isinstance(v, str) and v.removeprefix(":") not in ARP_OPS:
-            raise ValueError(f"unknown ARP op `{v}` (request, reply or a number)")
+            raise FieldProblem("op", f"unknown ARP op `{v}` (request, reply or a number)")
         if isinstance(v, int) and not 0 <= v <= 0xFFFF:
-            raise ValueError(f"ARP op {v} does not fit in 16 bits")
-        return v
+            raise FieldProblem("op", f"ARP op {v} does not fit in 16 bits")
+        _mac(self, "sha", "tha")
+        _addrs(self, ipaddress.IPv4Address, "spa", "tpa")
 
     @property
     def opcode(self) -> int:
         return self.op if isinstance(self.op, int) else ARP_OPS[self.op.removeprefix(":")]
 
 
-class Icmp(_M):
+@_m
+class Icmp:
     """An ICMP (over IPv4) or ICMPv6 (over IPv6) echo-style header; checksum computed."""
 
-    type: int | None = Field(None, ge=0, le=255)  # default: echo request (8, or 128 in v6)
-    code: int = Field(0, ge=0, le=255)
+    type: U8 | None = None  # default: echo request (8, or 128 in v6)
+    code: U8 = 0
     id: U16 = 0
     seq: U16 = 0
 
 
-class Tcp(_M):
+@_m
+class Tcp:
     sport: U16 = 40000
     dport: U16 = 80
     flags: str = "S"  # letters of F S R P A U E C
 
-    @field_validator("flags")
-    @classmethod
-    def _flags(cls, v: str) -> str:
-        bad = [c for c in v.upper() if c not in TCP_FLAGS]
+    def __post_init__(self):
+        bad = [c for c in self.flags.upper() if c not in TCP_FLAGS]
         if bad:
-            raise ValueError(f"unknown TCP flag letters {''.join(bad)} (use F S R P A U E C)")
-        return v.upper()
+            raise FieldProblem("flags", f"unknown TCP flag letters {''.join(bad)} "
+                               "(use F S R P A U E C)")
+        set_field(self, "flags", self.flags.upper())
 
 
-class Udp(_M):
+@_m
+class Udp:
     sport: U16 = 40000
     dport: U16 = 53
 
 
 LAYERS = ("eth", "vlan", "arp", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6")
+_HEADERS = ("eth", "arp", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6")
 
 
-class Packet(_M):
+@_m
+class Packet:
     eth: Eth | None = None
-    vlan: list[Vlan] = Field(default_factory=list)  # outer tag first (QinQ: two or more)
+    vlan: list[Vlan] = field(default_factory=list)  # outer tag first (QinQ: two or more)
     arp: Arp | None = None
     ipv4: IPv4 | None = None
     ipv6: IPv6 | None = None
@@ -163,65 +178,66 @@ class Packet(_M):
     payload: str = ""
     hex: str | None = None  # the whole packet as hex; excludes every other field
 
-    @field_validator("eth", "arp", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", mode="before")
     @classmethod
-    def _empty_layer(cls, v):
-        """`:ipv4 ()` is a layer with every field at its default."""
-        return {} if v == [] else v
+    def before(cls, data: dict) -> dict:
+        """`:ipv4 ()` is a layer with every field at its default; `:vlan (:id 10)` is
+        one tag, `:vlan ((:id 100) (:id 10))` a QinQ stack."""
+        out = {k: {} if k in _HEADERS and v == [] else v for k, v in data.items()}
+        if isinstance(out.get("vlan"), dict):
+            out["vlan"] = [out["vlan"]]
+        return out
 
-    @field_validator("vlan", mode="before")
-    @classmethod
-    def _one_tag(cls, v):
-        """`:vlan (:id 10)` is one tag; `:vlan ((:id 100) (:id 10))` a QinQ stack."""
-        return [v] if isinstance(v, dict) else v
-
-    @field_validator("hex")
-    @classmethod
-    def _hex(cls, v: str | None) -> str | None:
-        if v is not None:
+    def __post_init__(self):
+        raw = {f: getattr(self, f) for f in ("vlan", *_HEADERS)}
+        for name, v in self.before(raw).items():
+            set_field(self, name, v)
+        coerce(self)  # layers given as dicts: `Packet(ipv4={}, udp={"dport": 53})`
+        if self.hex is not None:
             try:
-                bytes.fromhex(v)
+                bytes.fromhex(self.hex)
             except ValueError:
-                raise ValueError(f"`{v[:40]}` is not hex (two digits per byte)") from None
-        return v
+                raise FieldProblem("hex", f"`{self.hex[:40]}` is not hex (two digits per byte)") \
+                    from None
 
 
-class MapEntry(_M):
+@_m
+class MapEntry:
     map: str
     key: int | str | dict[str, int | str]  # an integer (little-endian), "hex:...", or a
     value: int | str | dict[str, int | str]  # record by field when the map has a struct
 
 
-class TestSpec(_M):
+@_m
+class TestSpec:
     name: str
     program: str
-    packet: Packet = Field(default_factory=Packet)
-    maps_before: list[MapEntry] = Field(default_factory=list)
+    packet: Packet = field(default_factory=Packet)
+    maps_before: list[MapEntry] = field(default_factory=list)
     expect: str | int  # an action of the program's kind (":xdp-drop") or a number
-    maps_after: list[MapEntry] = Field(default_factory=list)
+    maps_after: list[MapEntry] = field(default_factory=list)
     packet_out: Packet | None = None  # the packet the program leaves (layers or :hex)
-    globals: dict[str, int] = Field(default_factory=dict)  # defbpf-global values to load with
+    globals: dict[str, int] = field(default_factory=dict)  # defbpf-global values to load with
 
 
-def allowed_fields(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The field names allowed where pydantic's `loc` points (an unknown field's parent):
-    walks nested models through Optional and list annotations."""
+def allowed_fields(model: type, loc: tuple) -> list[str]:
+    """The field names allowed where an error's `loc` points (an unknown field's parent):
+    walks nested dataclasses through Optional and list annotations."""
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        info = model.model_fields.get(str(part))
-        if info is None:
+        hint = fields_of(model).get(str(part))
+        if hint is None:
             break
-        inner = _model_in(info.annotation)
+        inner = _model_in(hint[0])
         if inner is None:
             break
         model = inner
-    return sorted(model.model_fields)
+    return sorted(f.name for f in dataclasses.fields(model))
 
 
-def _model_in(annotation) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+def _model_in(annotation) -> type | None:
+    if dataclasses.is_dataclass(annotation):
+        return annotation  # type: ignore[return-value]
     for arg in getattr(annotation, "__args__", ()):
         found = _model_in(arg)
         if found is not None:

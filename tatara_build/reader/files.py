@@ -1,6 +1,6 @@
 """Which files are spec files: named directly, or found below named folders.
 
-Kept apart from load.py (which pulls in the parsers and pydantic) so that a verb that
+Kept apart from load.py (which pulls in the parsers and the model) so that a verb that
 only needs the file list, such as a no-op `render`, starts fast.
 """
 

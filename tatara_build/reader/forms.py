@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from tatara_build.diagnostics import Diagnostic, Span, error, warning
+from tatara_build.model.construct import DataError, build
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import BpfFnForm, Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
@@ -215,7 +214,7 @@ def _fields(node: Node, spans: dict[str, Span]) -> list[dict]:
 def to_data(node: Node, spans: dict[str, Span] | None = None, path: str = ""):
     """A nested value as plain data: `(:k v ...)` -> dict (kebab -> snake keys), other
     lists -> list, keywords -> ":name", atoms as they are. With `spans`, each nested key's
-    span is recorded under its dotted path (`packet.vlan.0.id`, pydantic's `loc`)."""
+    span is recorded under its dotted path (`packet.vlan.0.id`, the model's error `loc`)."""
     if node.kind == "list":
         items = node.items
         if items and len(items) % 2 == 0 and all(k.kind == "kw" for k in items[0::2]):
@@ -278,11 +277,11 @@ def compile_form(form: Node, file: str) -> Located:
         spans.setdefault(field, node.span)
         data[field] = convert_field(fdef.fields[key], key, node, spans, field)
     try:
-        spec = fdef.model(**data)
-    except ValidationError as exc:
+        spec = build(fdef.model, data)
+    except DataError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        msg, help = err["msg"].removeprefix("Value error, "), None
+        msg, help = err["msg"], None
         if err["type"] == "extra_forbidden":
             allowed = [a.replace("_", "-") for a in allowed_fields(fdef.model, err["loc"])]
             unknown = str(err["loc"][-1]).replace("_", "-")

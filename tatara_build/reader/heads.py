@@ -1,8 +1,8 @@
 """The heads of the spec forms, in one place the formatter can read cheaply.
 
-reader/forms.py maps each head to its pydantic model; `fmt` only needs the names,
-and importing them from here keeps `tatara-build fmt` free of pydantic (the spec
-model costs about as much to import as typer itself, bench/bench_cli.py).
+reader/forms.py maps each head to its model class; `fmt` only needs the names, and
+importing them from here keeps `tatara-build fmt` free of the model and the lowering
+(bench/bench_cli.py).
 """
 
 from __future__ import annotations

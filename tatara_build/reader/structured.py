@@ -15,9 +15,8 @@ from bisect import bisect_right
 from functools import lru_cache
 from typing import Any
 
-from pydantic import ValidationError
-
 from tatara_build.diagnostics import Diagnostic, Span, error
+from tatara_build.model.construct import DataError, build
 from tatara_build.model.globals import GlobalSpec
 from tatara_build.model.ir import Located, MapSpec, PolicySpec, ProgramSpec
 from tatara_build.model.kinds import MAP_KINDS, PROGRAM_KINDS
@@ -184,7 +183,7 @@ def is_spec_document(data: Any) -> bool:
     return isinstance(data, dict) and any(k in data for k in SECTIONS)
 
 
-def _pydantic_diag(exc: ValidationError, section: str, idx: int, obj: dict,
+def _data_diag(exc: DataError, section: str, idx: int, obj: dict,
                    spans: dict[str, Span], file: str) -> Diagnostic:
     err = exc.errors()[0]
     loc = [str(x) for x in err["loc"]]
@@ -230,9 +229,9 @@ def compile_document(data: Any, text: str, file: str, sink) -> list[Diagnostic]:
                 continue
             spans = loc.object_spans(obj)
             try:
-                sink(SINK_KIND[section], Located(model(**obj), file, spans))
-            except ValidationError as exc:
-                diags.append(_pydantic_diag(exc, section, idx, obj, spans, file))
+                sink(SINK_KIND[section], Located(build(model, obj), file, spans))
+            except DataError as exc:
+                diags.append(_data_diag(exc, section, idx, obj, spans, file))
                 if isinstance(obj.get("name"), str):
                     sink("broken", obj["name"])
     return diags

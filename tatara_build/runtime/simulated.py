@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tatara_build.lower.naming import snake
+from tatara_build.model.construct import dump
 from tatara_build.model.ir import MapSpec, ProgramSpec
 from tatara_build.runtime.base import AttachFailed, Io, LoadedProgram, MapError
 
@@ -98,7 +99,7 @@ class SimulatedRuntime:
 
 
 def _shape(m: MapSpec) -> dict:
-    return m.model_dump(exclude={"pin_path"})
+    return dump(m, exclude={"pin_path"})
 
 
 def _load_detail(t, p: ProgramSpec) -> str:

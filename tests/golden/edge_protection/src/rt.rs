@@ -313,12 +313,20 @@ impl Pkt {
     fn ipv6_skip_ext(&self, h: usize) -> Option<(usize, u8)> {
         let mut nh = Self::field::<u8>(h, 6);
         let mut p = h + 40;
+        // The bound is set in asm, a value LLVM cannot see through, so the trip count is
+        // unknown to it: the walk stays one loop (the verifier, which sees the constant,
+        // bounds it by `i`), not six unrolled copies. It is still a finite loop to LLVM
+        // (`i` counts up to a fixed bound), so LLVM may drop the walk from paths that use
+        // none of its results: an IPv4-only body carries no IPv6 walk (bench_codegen's
+        // echo_pingpong 151 -> 105 instructions).
+        let max: usize;
+        // SAFETY: loads a constant into a register; touches no memory.
+        unsafe {
+            core::arch::asm!("{0} = {1}", out(reg) max, const IPV6_EXT_MAX,
+                             options(pure, nomem, nostack));
+        }
         let mut i = 0;
-        while i < IPV6_EXT_MAX {
-            // A register move LLVM cannot see through hides the trip count, so the walk
-            // stays one loop (the verifier bounds it by `i`), not six unrolled copies.
-            // SAFETY: `rX = rX`: `i` passes through its register unchanged.
-            unsafe { core::arch::asm!("{0} = {0}", inout(reg) i) };
+        while i < max {
             if !matches!(nh, 0 | 43 | 44 | 51 | 60) {
                 break;
             }
@@ -695,6 +703,24 @@ pub fn csum_diff32(from: u64, to: u64, seed: u64) -> u64 {
         aya_ebpf::helpers::bpf_csum_diff(a.as_mut_ptr(), 4, b.as_mut_ptr(), 4, seed as u32)
     };
     r as u64
+}
+
+/// The current task's comm (`bpf_get_current_comm`), 16 bytes, NUL-padded.
+///
+/// The kernel helper zeroes the buffer itself when there is no task, so its result is
+/// used on one path. Branching on the helper's return instead (aya's
+/// `bpf_get_current_comm().unwrap_or([0; 16])`) leaves the verifier two stack states
+/// per call, which no later state prunes: a loop of four emits after the packet parse
+/// made 2^4 per parse state, past the 1M-instruction limit
+/// (tests/test_verifier_property.py, tests/fixtures/verifier_shapes.tlisp).
+#[inline(always)]
+pub fn current_comm() -> [u8; 16] {
+    let mut comm = [0u8; 16];
+    // SAFETY: the helper writes at most 16 bytes into the 16-byte buffer.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_get_current_comm(comm.as_mut_ptr().cast(), 16);
+    }
+    comm
 }
 
 /// `bpf_get_stackid`: the id of the current stack in `map`, or a negative errno.

@@ -16,7 +16,7 @@ pub fn on_exec(ctx: &aya_ebpf::programs::TracePointContext) -> Option<u32> {
     let t3 = aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32;
     let t4 = u64::from(aya_ebpf::helpers::bpf_get_current_uid_gid());
     let t5 = t4 & 4294967295_u64;
-    let t6 = aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; 16]);
+    let t6 = crate::rt::current_comm();
     let t7 = u64::from(unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() });
     let t8 = crate::records::ExecEvent {
         pid: t2 as u32,

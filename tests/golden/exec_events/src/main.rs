@@ -7,10 +7,12 @@
 #![no_main]
 // Spec names keep their case (`Drop-Syn` -> `Drop_Syn`): names are the user's, not style.
 #![allow(non_snake_case, non_upper_case_globals)]
+#![feature(asm_experimental_arch)]
 
 mod bodies;
 mod maps;
 mod records;
+mod rt;
 
 /// `on_exec` (:tracepoint), attaches to `sched/sched_process_exec`.
 #[aya_ebpf::macros::tracepoint(category = "sched", name = "sched_process_exec")]
