@@ -391,8 +391,8 @@ def test_a_setter_in_a_loop_reuses_the_one_pktw_built_before_it(spec):
 @pytest.mark.kernel
 @pytest.mark.compile
 def test_setters_in_a_loop_fold_each_checksum_once_and_right(tmp_path, spec):
-    """Six changes under the IPv4 header checksum and six under the UDP checksum, pending
-    across three loop trips and written once at exit (PktW's Drop in rt.rs): both verify."""
+    """Two setters per trip over three loop trips, each fixing its checksums from the
+    one `PktW`: the TTL and port land and both checksums verify."""
     require_kernel()
     from tatara_build.runtime import bpftool
     from tatara_build.runtime.probe import scratch_pins

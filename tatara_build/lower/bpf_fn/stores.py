@@ -8,9 +8,7 @@ shape the verifier proves. Setters
 change one header field and fix every checksum covering it incrementally (RFC 1624,
 `PktW::set_*` in templates/crate/rt.rs, which takes the headers from the body's one
 parse, `pkt.parse::<3>()`, at the first setter: the headers as they were when the body
-started; setters inside `(for …)` use that same `pw`, built once before any loop). A
-setter writes its field at once and leaves its checksum change pending in `pw`, whose
-`Drop` writes each checksum once when the body exits. Only kernel program types with writable direct
+started). Only kernel program types with writable direct
 packet access (PACKET_WRITES: xdp, sched_cls) may write; anywhere else the kernel would
 refuse the program at load, so it is a located error here.
 """

@@ -807,8 +807,7 @@ impl Pkt {
 // Stores mirror the reads: one bounds check against `end`, then a plain store (xdp and
 // sched_cls have writable direct packet access; the kernel refuses writes elsewhere).
 // Setters change one header field and fix every checksum that covers it with RFC 1624's
-// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet; the `~m + m'`
-// of all setters under one checksum are summed and folded once at the body's exit. The
+// incremental update HC' = ~(~HC + ~m + m'), so no loop walks the packet. The
 // ones'-complement sum does not depend on byte order, so words are summed as they lie in
 // memory and the result is stored back the same way. A setter on a packet without the
 // header does nothing; a header cut short returns the default verdict before any write.
@@ -999,98 +998,12 @@ impl Pkt {
     }
 }
 
-/// The packet as setters write it: `Pkt`, the body's parse, the headers setters write
-/// (taken from that parse at the first setter), and the checksum changes not yet written.
-/// Setters write their field at once but only add RFC 1624's `~m + m'` to a pending sum
-/// per checksum; `Drop` writes each checksum once when the body exits (every return path,
-/// a `?` on a cut header included), so three setters under one checksum fold it once,
-/// not three times, as hand-written C does. Until the body exits a load of a checksum
-/// field sees the old sum.
+/// The packet as setters write it: `Pkt`, the body's parse, and the headers setters
+/// write, taken from that parse at the first setter.
 pub struct PktW<'a> {
     pkt: &'a Pkt,
     hdr: &'a Hdr,
     hdrs: core::cell::Cell<Option<Hdrs>>,
-    ip: Pending,
-    l4: Pending, // the TCP/UDP or the ICMP checksum (they exclude each other)
-}
-
-/// One checksum's pending change: whether a setter touched it, where it is, the sum of
-/// the setters' `~m + m'`, and its `zero` (as in `L4Sum`). Plain words, not `Option<Hdrs>`:
-/// `Drop` reads them on every exit path, and an `Option` of pointers there made LLVM
-/// spill and store uninitialized halves the verifier refuses (`R0 !read_ok`).
-struct Pending {
-    on: core::cell::Cell<bool>,
-    at: core::cell::Cell<usize>,
-    sum: core::cell::Cell<u64>,
-    zero: core::cell::Cell<u16>,
-}
-
-impl Pending {
-    #[inline(always)]
-    fn new() -> Self {
-        Pending {
-            on: core::cell::Cell::new(false),
-            at: core::cell::Cell::new(0),
-            sum: core::cell::Cell::new(0),
-            zero: core::cell::Cell::new(0),
-        }
-    }
-
-    /// Add `~old + new` of a raw 32-bit field covered by the checksum at `at`.
-    #[inline(always)]
-    fn pend32(&self, at: usize, zero: u16, old: u32, new: u32) {
-        let o = !old;
-        self.on.set(true);
-        self.at.set(at);
-        self.zero.set(zero);
-        self.sum.set(
-            self.sum.get()
-                + u64::from(o & 0xffff)
-                + u64::from(o >> 16)
-                + u64::from(new & 0xffff)
-                + u64::from(new >> 16),
-        );
-    }
-
-    /// The same for a raw 16-bit word.
-    #[inline(always)]
-    fn pend16(&self, at: usize, zero: u16, old: u16, new: u16) {
-        self.on.set(true);
-        self.at.set(at);
-        self.zero.set(zero);
-        self.sum
-            .set(self.sum.get() + u64::from(!old) + u64::from(new));
-    }
-
-    /// Write the pending change: RFC 1624 eqn. 3 over all the setters' words at once.
-    #[inline(always)]
-    fn flush(&self) {
-        let (at, d, zero) = (self.at.get(), self.sum.get(), self.zero.get());
-        if !self.on.get() {
-            return;
-        }
-        let hc: u16 = Pkt::field(at, 0);
-        if hc | !zero == 0 {
-            return; // UDP over IPv4 without a checksum stays without one
-        }
-        let r = !csum_fold_wide(u64::from(!hc) + d);
-        PktW::poke(at, if r == 0 { zero } else { r });
-    }
-}
-
-/// Fold a sum of up to 2^32 16-bit words (any number of setters in a bounded body).
-#[inline(always)]
-fn csum_fold_wide(sum: u64) -> u16 {
-    csum_fold((sum & 0xffff_ffff) + (sum >> 32))
-}
-
-impl Drop for PktW<'_> {
-    /// Write each checksum the body's setters changed, once, on every exit path.
-    #[inline(always)]
-    fn drop(&mut self) {
-        self.ip.flush();
-        self.l4.flush();
-    }
 }
 
 impl<'a> PktW<'a> {
@@ -1100,8 +1013,6 @@ impl<'a> PktW<'a> {
             pkt,
             hdr,
             hdrs: core::cell::Cell::new(None),
-            ip: Pending::new(),
-            l4: Pending::new(),
         }
     }
 
@@ -1122,6 +1033,28 @@ impl<'a> PktW<'a> {
         unsafe { ptr::write(at as *mut T, v) }
     }
 
+    /// Fix the checksum at `at` for a 16-bit word going from `old` to `new` (raw words);
+    /// `zero` as in `L4Sum` (0 for the IPv4 header and ICMP).
+    #[inline(always)]
+    fn fix16(at: usize, old: u16, new: u16, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return; // UDP over IPv4 without a checksum stays without one
+        }
+        let r = csum_replace16(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
+    #[inline(always)]
+    fn fix32(at: usize, old: u32, new: u32, zero: u16) {
+        let hc: u16 = Pkt::field(at, 0);
+        if hc | !zero == 0 {
+            return;
+        }
+        let r = csum_replace32(hc, old, new);
+        Self::poke(at, if r == 0 { zero } else { r });
+    }
+
     /// `(set-ipv4-src ctx v)` / `(set-ipv4-dst ctx v)`: the address, the IPv4 header
     /// checksum and the TCP/UDP checksum (the address is in its pseudo-header).
     #[inline(always)]
@@ -1135,9 +1068,9 @@ impl<'a> PktW<'a> {
         let old: u32 = Pkt::field(h, off);
         let new = (v as u32).to_be();
         Self::poke(h + off, new);
-        self.ip.pend32(h + 10, 0, old, new);
+        Self::fix32(h + 10, old, new, 0);
         if let Some(s) = sum {
-            self.l4.pend32(s.at, s.zero, old, new);
+            Self::fix32(s.at, old, new, s.zero);
         }
         Some(())
     }
@@ -1159,7 +1092,7 @@ impl<'a> PktW<'a> {
         if let Some(h) = self.hdrs()?.ip {
             let old: u16 = Pkt::field(h, 8);
             Self::poke(h + 8, v as u8);
-            self.ip.pend16(h + 10, 0, old, Pkt::field(h, 8));
+            Self::fix16(h + 10, old, Pkt::field(h, 8), 0);
         }
         Some(())
     }
@@ -1172,7 +1105,7 @@ impl<'a> PktW<'a> {
             let old: u16 = Pkt::field(s.l4, off);
             let new = (v as u16).to_be();
             Self::poke(s.l4 + off, new);
-            self.l4.pend16(s.at, s.zero, old, new);
+            Self::fix16(s.at, old, new, s.zero);
         }
         Some(())
     }
@@ -1194,7 +1127,7 @@ impl<'a> PktW<'a> {
         if let Some(l4) = self.hdrs()?.icmp? {
             let old: u16 = Pkt::field(l4, 0);
             Self::poke(l4, v as u8);
-            self.l4.pend16(l4 + 2, 0, old, Pkt::field(l4, 0));
+            Self::fix16(l4 + 2, old, Pkt::field(l4, 0), 0);
         }
         Some(())
     }
