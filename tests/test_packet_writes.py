@@ -371,3 +371,49 @@ def test_setters_without_a_tcp_udp_checksum_work_on_tc_egress(spec):
     d = _tc_egress(spec, "(set-ip-ttl ctx 9) (swap-l4-ports ctx) (store-u8 ctx 0 1)")
     r = run_cli("check", str(d / "a.tlisp"))
     assert r.returncode == 0, r.stderr
+
+
+LOOP_BODY = ("(for (i 3) (set-ip-ttl ctx (- (ip-ttl ctx) 1)) (set-l4-sport ctx (+ (l4-sport ctx) 1)))"
+             " (return :xdp-tx)")
+
+
+def test_a_setter_in_a_loop_reuses_the_one_pktw_built_before_it(spec):
+    """Setters inside `(for …)` take their headers from the `PktW` built once at the top of
+    the body from its one parse, not a walk per trip."""
+    body = lower(spec, LOOP_BODY)
+    init = "let pw = crate::rt::PktW::new(&pkt, &hdr);"
+    assert body.count(init) == 1 and body.count("pkt.parse::<") == 1
+    loop = body.index("pw.set_ip_ttl(")
+    assert body.index("pkt.parse::<") < body.index(init) < loop
+    assert "PktW::new" not in body[loop:] and "parse::<" not in body[loop:]
+
+
+@pytest.mark.kernel
+@pytest.mark.compile
+def test_setters_in_a_loop_fold_each_checksum_once_and_right(tmp_path, spec):
+    """Two setters per trip over three loop trips, each fixing its checksums from the
+    one `PktW`: the TTL and port land and both checksums verify."""
+    require_kernel()
+    from tatara_build.runtime import bpftool
+    from tatara_build.runtime.probe import scratch_pins
+    from tatara_build.testing.runner import _prog_run
+    d = spec({"l.tlisp": '(defbpf-program :name "loop_set" :kind :xdp :attach (:target "e") '
+                         ':source "l.tlisp:f")\n'
+                         '(defbpf-policy :name "pol" :description "d" :programs ("loop_set"))\n'
+                         f'(bpf-fn f (ctx)\n  {LOOP_BODY})\n'})
+    r = run_cli("build", str(d / "l.tlisp"), "-o", str(tmp_path / "out"), "--target-dir",
+                str(BUILD_TARGET))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    [obj] = (tmp_path / "out" / "artifacts").glob("*/*.bpf.o")
+    rng = random.Random(15)
+    with scratch_pins("tatara-write-") as scratch:
+        assert bpftool.loadall(obj, scratch / "progs", scratch / "maps").ok
+        for _ in range(20):
+            sport, ttl = rng.randrange(65536), rng.randrange(3, 256)
+            pkt = build(Packet(ipv4={"src": socket.inet_ntoa(rng.randbytes(4)), "ttl": ttl},
+                               udp={"sport": sport, "dport": 53},
+                               payload=rng.randbytes(rng.randrange(1, 30)).hex()))
+            run, out = _prog_run(scratch / "progs" / "loop_set", pkt)
+            assert run.ok and json.loads(run.stdout)["retval"] == 3, run.stdout  # XDP_TX
+            assert out[22] == ttl - 3 and struct.unpack("!H", out[34:36])[0] == (sport + 3) & 0xFFFF
+            assert checksums_ok(out) == {"ipv4": True, "l4": True}, (pkt.hex(), out.hex())
