@@ -62,3 +62,46 @@ def load_all(obj: Path) -> tuple[list[str], dict[str, str]]:
                 refused[n] = bufs[n].value.decode(errors="replace")
         finally:
             lib.bpf_object__close(o)
+
+
+CHECKSUM_COMPLETE = 1 << 2  # BPF_F_TEST_SKB_CHECKSUM_COMPLETE (linux/bpf.h)
+
+
+class _TestRunOpts(ctypes.Structure):
+    """libbpf's `struct bpf_test_run_opts` (bpf/bpf.h)."""
+
+    _fields_ = [("sz", ctypes.c_size_t), ("data_in", ctypes.c_void_p),
+                ("data_out", ctypes.c_void_p), ("data_size_in", ctypes.c_uint32),
+                ("data_size_out", ctypes.c_uint32), ("ctx_in", ctypes.c_void_p),
+                ("ctx_out", ctypes.c_void_p), ("ctx_size_in", ctypes.c_uint32),
+                ("ctx_size_out", ctypes.c_uint32), ("retval", ctypes.c_uint32),
+                ("repeat", ctypes.c_int), ("duration", ctypes.c_uint32),
+                ("flags", ctypes.c_uint32), ("cpu", ctypes.c_uint32),
+                ("batch_size", ctypes.c_uint32)]
+
+
+def test_run(obj: Path, prog: str, data: bytes, flags: int = 0) -> tuple[int, bytes]:
+    """BPF_PROG_TEST_RUN of one program of `obj` with `flags` (which bpftool's `prog run`
+    cannot pass): (0 or -errno, the packet the program left)."""
+    lib = _lib()
+    lib.bpf_object__find_program_by_name.restype = ctypes.c_void_p
+    lib.bpf_object__find_program_by_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.bpf_program__fd.argtypes = [ctypes.c_void_p]
+    lib.bpf_prog_test_run_opts.argtypes = [ctypes.c_int, ctypes.POINTER(_TestRunOpts)]
+    o = lib.bpf_object__open_file(str(obj).encode(), None)
+    if not o:
+        raise OSError(ctypes.get_errno(), f"libbpf cannot open {obj}")
+    try:
+        if lib.bpf_object__load(o) != 0:
+            raise OSError(ctypes.get_errno(), f"libbpf cannot load {obj}")
+        fd = lib.bpf_program__fd(lib.bpf_object__find_program_by_name(o, prog.encode()))
+        src = ctypes.create_string_buffer(data, len(data))
+        out = ctypes.create_string_buffer(len(data) + 256)
+        opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts),
+                            data_in=ctypes.cast(src, ctypes.c_void_p), data_size_in=len(data),
+                            data_out=ctypes.cast(out, ctypes.c_void_p),
+                            data_size_out=len(out), repeat=1, flags=flags)
+        rc = lib.bpf_prog_test_run_opts(fd, ctypes.byref(opts))
+        return (-ctypes.get_errno() if rc else 0), out.raw[:opts.data_size_out]
+    finally:
+        lib.bpf_object__close(o)

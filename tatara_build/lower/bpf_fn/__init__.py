@@ -79,7 +79,8 @@ def lower_bpf_fn(fn: BpfFnForm, program: ProgramSpec, maps: dict[str, MapSpec],
                             "split the body with `let` bindings")]
     if low.uses_setters:  # setters read the headers from the body's one parse
         low.hdr_depth = 3
-        lines.insert(0, stores.PKTW_INIT)
+        lines.insert(0, stores.PKTW_INIT_SKB if low.kind.context == "TcContext"
+                     else stores.PKTW_INIT)
         spans.insert(0, fn.span)
     if low.hdr_depth:
         lines.insert(0, f"    let hdr = pkt.parse::<{low.hdr_depth}>();")

@@ -22,6 +22,8 @@ from tatara_build.model.kinds import PROGRAM_KINDS
 from tatara_build.reader.lisp import Node
 
 PKTW_INIT = "    let pw = crate::rt::PktW::new(&pkt, &hdr);"
+# tc keeps the skb for its checksum state (rt.rs `PktW::csum_update`).
+PKTW_INIT_SKB = "    let pw = crate::rt::PktW::new_skb(&pkt, &hdr, ctx.skb.skb);"
 
 
 def _writers() -> str:

@@ -1128,6 +1128,9 @@ pub struct PktW<'a> {
     hdr: &'a Hdr,
     hdrs: core::cell::Cell<Hdrs>,
     found: core::cell::Cell<bool>,
+    /// tc: the skb whose `csum` an address setter keeps right (see `csum_update`); null
+    /// in xdp, which has no checksum state.
+    skb: *mut aya_ebpf::bindings::__sk_buff,
 }
 
 impl<'a> PktW<'a> {
@@ -1138,9 +1141,37 @@ impl<'a> PktW<'a> {
             hdr,
             hdrs: core::cell::Cell::new(Hdrs::NONE),
             found: core::cell::Cell::new(false),
+            skb: ptr::null_mut(),
         }
     }
 
+    /// tc: as `new`, keeping the skb for its checksum state.
+    #[inline(always)]
+    pub fn new_skb(pkt: &'a Pkt, hdr: &'a Hdr, skb: *mut aya_ebpf::bindings::__sk_buff) -> Self {
+        PktW {
+            skb,
+            ..Self::new(pkt, hdr)
+        }
+    }
+
+    /// Keep a CHECKSUM_COMPLETE skb's `csum` (the sum of the packet's bytes the device
+    /// gave) right after the 16-bit word at `at` changed from `before` to its value now.
+    /// A setter's field and the checksum covering it cancel out in that sum, except where
+    /// the TCP/UDP checksum covers the IPv4 addresses through the pseudo-header: there
+    /// the sum changes by the checksum field's change, added here. `bpf_csum_update` does
+    /// nothing for other skbs, and keeps the packet pointers valid.
+    #[inline(always)]
+    fn csum_update(&self, at: usize, before: u16) {
+        if self.skb.is_null() {
+            return;
+        }
+        let after: u16 = Pkt::field(at, 0);
+        let diff = u32::from(after) + u32::from(!before);
+        // SAFETY: the skb is the program's context; the helper only adds to its csum.
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_csum_update(self.skb, diff);
+        }
+    }
     #[inline(always)]
     fn hdrs(&self) -> Option<Hdrs> {
         if self.found.get() {
@@ -1196,7 +1227,9 @@ impl<'a> PktW<'a> {
         Self::poke(h + off, new);
         Self::fix32(h + 10, old, new, 0);
         if let Some(s) = sum {
+            let before: u16 = Pkt::field(s.at, 0);
             Self::fix32(s.at, old, new, s.zero);
+            self.csum_update(s.at, before);
         }
         Some(())
     }
